@@ -1,0 +1,292 @@
+"""The three-branch ordinal gaze network (section 4.1 of Guo et al. 2019).
+
+Each of the three inputs (face, left eye, right eye; 64x64 in the paper) goes
+through a branch that follows the CASIA-WebFace network of Yi et al. (2014):
+ten 3x3 convolutions `conv11` .. `conv52`, each followed by batch
+normalization and ReLU, max pooling between the five stages, global average
+pooling and a 128-D fully connected layer. The three 128-D vectors are
+concatenated (384-D) and go through a 384x128 fully connected layer, the
+"final feature" that feature mixup mixes (Eq. 8). Two ordinal heads (sigmoid)
+give the bin probabilities of the horizontal (`x`) and vertical (`y`) gaze
+coordinate.
+
+Both eye inputs go through the same eye branch when `share_eye_weights` is
+set (the default): the same layers are called twice. Pixels are normalized
+inside the model, so inputs are float pixels in [0, 255] and the DwO
+perturbation budget (epsilon = 3) is in pixel units.
+
+The graph is written once, in `gaze_net_graph`, against a `layers` module
+argument, so that the quantization-aware training bridge can build the very
+same architecture with `tf_keras.layers`.
+"""
+
+import keras
+import numpy as np
+
+from tat_keras import ordinal
+
+INPUT_NAMES = ("face", "left_eye", "right_eye")
+
+# (name, filters at width 1.0) of the CASIA-WebFace convolutions; a pooling
+# layer follows every stage but the last, which is globally averaged.
+CASIA_STAGES = (
+    (("conv11", 32), ("conv12", 64)),
+    (("conv21", 64), ("conv22", 128)),
+    (("conv31", 96), ("conv32", 192)),
+    (("conv41", 128), ("conv42", 256)),
+    (("conv51", 160), ("conv52", 320)),
+)
+CONV_NAMES = tuple(name for stage in CASIA_STAGES for name, _ in stage)
+BRANCH_FEATURES = 128
+FINAL_FEATURES = 128
+BN_EPSILON = 1e-3
+
+
+def scaled_filters(filters, width_multiplier):
+    """Channel count of a convolution at `width_multiplier` (at least 4)."""
+    return max(4, int(round(filters * width_multiplier)))
+
+
+def _branch_layers(layers, prefix, width_multiplier):
+    """The layers of one CASIA-WebFace branch, named `{prefix}_conv11` etc."""
+    stages = []
+    for stage in CASIA_STAGES:
+        blocks = []
+        for conv_name, filters in stage:
+            suffix = conv_name[len("conv"):]
+            blocks.append(
+                (
+                    layers.Conv2D(
+                        scaled_filters(filters, width_multiplier),
+                        3,
+                        padding="same",
+                        use_bias=False,
+                        name=f"{prefix}_{conv_name}",
+                    ),
+                    layers.BatchNormalization(
+                        epsilon=BN_EPSILON, name=f"{prefix}_bn{suffix}"
+                    ),
+                    layers.ReLU(name=f"{prefix}_relu{suffix}"),
+                )
+            )
+        stages.append(blocks)
+    pools = [
+        layers.MaxPooling2D(2, name=f"{prefix}_pool{i + 1}")
+        for i in range(len(CASIA_STAGES) - 1)
+    ]
+    head = (
+        layers.GlobalAveragePooling2D(name=f"{prefix}_gap"),
+        layers.Dense(BRANCH_FEATURES, activation="relu", name=f"{prefix}_fc"),
+    )
+    return stages, pools, head
+
+
+def _apply_branch(branch, x):
+    stages, pools, (gap, fc) = branch
+    for i, blocks in enumerate(stages):
+        for conv, bn, relu in blocks:
+            x = relu(bn(conv(x)))
+        if i < len(pools):
+            x = pools[i](x)
+    return fc(gap(x))
+
+
+def gaze_net_graph(
+    layers,
+    *,
+    image_size=64,
+    width_multiplier=1.0,
+    x_bins=133,
+    y_bins=133,
+    share_eye_weights=True,
+    normalize_pixels=True,
+):
+    """Builds the network's graph with the given `layers` module.
+
+    Args:
+        layers: module. `keras.layers`, or `tf_keras.layers` for the
+            quantization-aware training bridge.
+        image_size: int. Height and width of each crop.
+        width_multiplier: float. Scales every convolution's channel count.
+        x_bins: int. Number of ordinal bins of the horizontal coordinate.
+        y_bins: int. Number of ordinal bins of the vertical coordinate.
+        share_eye_weights: bool. Whether both eyes use the same branch.
+        normalize_pixels: bool. Whether a `Rescaling` layer maps [0, 255] to
+            [-1, 1] at the start of every branch.
+
+    Returns:
+        `(inputs, outputs)`: dicts of symbolic tensors keyed by
+        `INPUT_NAMES` and by `"x"`, `"y"`.
+    """
+    inputs = {
+        name: layers.Input((image_size, image_size, 3), name=name)
+        for name in INPUT_NAMES
+    }
+    rescale = (
+        layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")
+        if normalize_pixels
+        else None
+    )
+    face_branch = _branch_layers(layers, "face", width_multiplier)
+    if share_eye_weights:
+        left_branch = right_branch = _branch_layers(layers, "eye", width_multiplier)
+    else:
+        left_branch = _branch_layers(layers, "left_eye", width_multiplier)
+        right_branch = _branch_layers(layers, "right_eye", width_multiplier)
+
+    features = []
+    for name, branch in (
+        ("face", face_branch),
+        ("left_eye", left_branch),
+        ("right_eye", right_branch),
+    ):
+        x = inputs[name]
+        if rescale is not None:
+            x = rescale(x)
+        features.append(_apply_branch(branch, x))
+
+    x = layers.Concatenate(name="concat")(features)
+    x = layers.Dense(FINAL_FEATURES, activation="relu", name="final_feature")(x)
+    outputs = {
+        "x": layers.Dense(x_bins, activation="sigmoid", name="x")(x),
+        "y": layers.Dense(y_bins, activation="sigmoid", name="y")(x),
+    }
+    return inputs, outputs
+
+
+@keras.saving.register_keras_serializable(package="tat_keras")
+class GazeNet(keras.Model):
+    """Three-branch CASIA-WebFace gaze network with two ordinal heads.
+
+    The label range of each axis is part of the model's configuration, so a
+    saved model decodes its outputs to cm on its own (`bins`, `predict_cm`).
+
+    Args:
+        image_size: int. Height and width of each input crop (64 in the
+            paper).
+        width_multiplier: float. Scales every convolution's channel count;
+            below 1 for CPU-sized runs.
+        x_bins: int. Number of ordinal bins of the horizontal coordinate
+            (133 on GazeCapture).
+        y_bins: int. Number of ordinal bins of the vertical coordinate.
+        share_eye_weights: bool. Both eyes go through one eye branch.
+        x_low: float. Lower edge of the horizontal label range, in cm.
+        x_bin_size: float. Bin width of the horizontal axis, in cm.
+        y_low: float. Lower edge of the vertical label range, in cm.
+        y_bin_size: float. Bin width of the vertical axis, in cm.
+        name: str. Name of the model.
+
+    Inputs: a dict with `face`, `left_eye` and `right_eye`, each float32
+    `(batch, image_size, image_size, 3)` pixels in [0, 255].
+    Outputs: a dict with `x` `(batch, x_bins)` and `y` `(batch, y_bins)`
+    bin probabilities.
+
+    Example:
+
+    >>> model = GazeNet(width_multiplier=0.125, x_bins=10, y_bins=12)
+    >>> batch = {n: np.zeros((2, 64, 64, 3), "float32") for n in INPUT_NAMES}
+    >>> model.predict_cm(batch).shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        image_size=64,
+        width_multiplier=1.0,
+        x_bins=133,
+        y_bins=133,
+        share_eye_weights=True,
+        x_low=-20.0,
+        x_bin_size=0.3,
+        y_low=-25.0,
+        y_bin_size=0.3,
+        name="gaze_net",
+        **kwargs,
+    ):
+        if int(image_size) != image_size or image_size < 32:
+            raise ValueError(
+                "image_size must be an integer of at least 32 (the network "
+                f"pools four times). Received: image_size={image_size}"
+            )
+        if not width_multiplier > 0:
+            raise ValueError(
+                "width_multiplier must be positive. "
+                f"Received: width_multiplier={width_multiplier}"
+            )
+        bins = {
+            "x": ordinal.OrdinalBins(x_low, x_bin_size, x_bins),
+            "y": ordinal.OrdinalBins(y_low, y_bin_size, y_bins),
+        }
+
+        # === Functional model ===
+        inputs, outputs = gaze_net_graph(
+            keras.layers,
+            image_size=int(image_size),
+            width_multiplier=width_multiplier,
+            x_bins=int(x_bins),
+            y_bins=int(y_bins),
+            share_eye_weights=share_eye_weights,
+        )
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+
+        # === Config ===
+        self.image_size = int(image_size)
+        self.width_multiplier = float(width_multiplier)
+        self.x_bins = int(x_bins)
+        self.y_bins = int(y_bins)
+        self.share_eye_weights = bool(share_eye_weights)
+        self.x_low = float(x_low)
+        self.x_bin_size = float(x_bin_size)
+        self.y_low = float(y_low)
+        self.y_bin_size = float(y_bin_size)
+        self._bins = bins
+
+    @property
+    def bins(self):
+        """`{"x": OrdinalBins, "y": OrdinalBins}`: the label range per axis."""
+        return self._bins
+
+    @property
+    def conv_layer_names(self):
+        """Names of every `Conv2D` layer, in graph order."""
+        return [
+            layer.name
+            for layer in self.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        ]
+
+    def batch_norm_of(self, conv_name):
+        """The `BatchNormalization` layer that follows convolution `conv_name`."""
+        prefix, conv = conv_name.rsplit("_conv", 1)
+        return self.get_layer(f"{prefix}_bn{conv}")
+
+    def decode(self, outputs):
+        """Gaze in cm, `(batch, 2)`, from a dict of bin probabilities."""
+        x = self._bins["x"].decode(outputs["x"])
+        y = self._bins["y"].decode(outputs["y"])
+        if isinstance(x, np.ndarray):
+            return np.stack([x, y], axis=-1)
+        return keras.ops.stack([x, y], axis=-1)
+
+    def predict_cm(self, inputs, batch_size=256):
+        """Predicted gaze in cm, a NumPy array `(batch, 2)`."""
+        outputs = self.predict(inputs, batch_size=batch_size, verbose=0)
+        return self.decode(outputs)
+
+    def get_config(self):
+        return {
+            "image_size": self.image_size,
+            "width_multiplier": self.width_multiplier,
+            "x_bins": self.x_bins,
+            "y_bins": self.y_bins,
+            "share_eye_weights": self.share_eye_weights,
+            "x_low": self.x_low,
+            "x_bin_size": self.x_bin_size,
+            "y_low": self.y_low,
+            "y_bin_size": self.y_bin_size,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
