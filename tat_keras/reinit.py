@@ -266,7 +266,8 @@ def aligned_orthogonal(
         scalars = rng.uniform(
             pruned_norms.min(), pruned_norms.max(), size=indices.size
         )
-        result = _replace_filters(kernel, indices, directions * scalars[:, None])
+        new_rows = directions * scalars[:, None]
+        result = _replace_filters(kernel, indices, new_rows)
     if return_info:
         return result, _norm_info(
             pruned_norms, result, indices, orthogonal_to_kept
