@@ -1,0 +1,389 @@
+"""DwO: PGD perturbations from the center-bin ordinal loss (Eq. 13-14).
+
+Disturbance with Ordinal loss (section 3.2 of Guo et al. 2019) trains on
+adversarial versions of some of the training samples. Each adversarial
+sample starts at the original input (Eq. 13) and takes `steps` projected
+gradient steps (Eq. 14):
+
+    x_{t+1} = clip(x_t + step_size * sign(grad_x L(P(x_t), y)), epsilon)
+
+where `L` is the ordinal loss of both heads against the ground-truth
+labels, restricted to the center bins of the current prediction
+(`tat_keras.ordinal.center_bin_mask`), and the clip projects onto the
+L-infinity ball of radius `epsilon` around the original input and onto the
+valid pixel range [0, 255].
+
+Readings taken where the paper is ambiguous (see INTERPRETATION.md):
+
+- Inputs are float pixels in [0, 255] (the network normalizes them itself),
+  so `epsilon = 3` and `step_size = 1` are in pixel units.
+- The center bins are those of the prediction at the current step `t`, and
+  they are treated as a constant (no gradient flows through the mask).
+- Batch normalization runs in inference mode while perturbing: the model is
+  called with `training=False`, so the moving statistics are not updated
+  and each sample's perturbation depends on that sample alone. The training
+  step that follows sees the adversarial samples in training mode as usual.
+- Org.% (`original_fraction`) is the share of each batch that stays
+  original: exactly `round(original_fraction * batch_size)` samples (halves
+  rounded to even), drawn at random per batch; the rest of the batch is
+  replaced by its adversarial version, so the batch size does not change.
+
+This module uses TensorFlow directly (`tf.GradientTape`, gathers and
+scatters); every function runs eagerly and inside a compiled `train_step`.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tat_keras import ordinal
+
+HEADS = ("x", "y")
+
+
+def _validate_pgd_arguments(epsilon, step_size, steps, num_center_bins):
+    if not isinstance(epsilon, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(epsilon) and epsilon >= 0
+    ):
+        raise ValueError(
+            "epsilon (the L-infinity radius in pixel units) must be a finite "
+            f"number >= 0. Received: epsilon={epsilon!r}"
+        )
+    if not isinstance(step_size, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(step_size) and step_size > 0
+    ):
+        raise ValueError(
+            "step_size (gamma of Eq. 14, in pixel units) must be a finite "
+            f"number > 0. Received: step_size={step_size!r}"
+        )
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, (int, np.integer))
+        or steps < 0
+    ):
+        raise ValueError(
+            "steps (T, the number of PGD iterations) must be an integer >= 0. "
+            f"Received: steps={steps!r}"
+        )
+    if num_center_bins is not None:
+        # Same rule as the loss: an even count 2k >= 2.
+        ordinal.center_bin_mask(np.zeros((1, 2)), num_center_bins)
+
+
+def _validate_batch(inputs, targets):
+    if not isinstance(inputs, dict) or not inputs:
+        raise ValueError(
+            "inputs must be a non-empty dict of input tensors keyed by input "
+            f"name (face, left_eye, right_eye). Received: {type(inputs).__name__}"
+        )
+    if not isinstance(targets, dict) or set(targets) != set(HEADS):
+        keys = sorted(targets) if isinstance(targets, dict) else type(targets).__name__
+        raise ValueError(
+            "targets must be a dict of ordinal label vectors with exactly the "
+            f"keys 'x' and 'y'. Received: {keys}"
+        )
+
+
+def center_bin_loss(targets, outputs, num_center_bins=None):
+    """Ordinal loss over the center bins, summed over samples and heads.
+
+    The objective that PGD ascends (the `L` of Eq. 14): for each head, the
+    per-sample sum over the center bins of the current prediction of binary
+    cross-entropy (`tat_keras.ordinal.OrdinalLoss`), summed over the batch
+    and over the `x` and `y` heads. Summing (not averaging) over the batch
+    keeps each sample's gradient at its own scale; the sign step does not
+    depend on it.
+
+    Args:
+        targets: dict `{"x": (B, x_bins), "y": (B, y_bins)}` of ordinal
+            label vectors.
+        outputs: dict of the model's bin probabilities with the same keys
+            and shapes.
+        num_center_bins: int or None. Even count `2k` of center bins, or
+            None for all bins.
+
+    Returns:
+        float32 scalar tensor.
+
+    Example:
+
+    >>> targets = {"x": np.array([[1.0, 0.0]]), "y": np.array([[1.0, 1.0]])}
+    >>> outputs = {"x": np.array([[0.9, 0.2]]), "y": np.array([[0.5, 0.5]])}
+    >>> round(float(center_bin_loss(targets, outputs)), 4)  # 0.3285 + 1.3863
+    1.7148
+    """
+    loss = ordinal.OrdinalLoss(num_center_bins, reduction="sum")
+    return tf.add_n(
+        [
+            loss(tf.cast(targets[head], tf.float32), tf.cast(outputs[head], tf.float32))
+            for head in HEADS
+        ]
+    )
+
+
+def input_gradient(model, inputs, targets, *, num_center_bins=None):
+    """Gradient of the center-bin ordinal loss w.r.t. every input.
+
+    The model runs in inference mode (`training=False`); batch-norm moving
+    statistics are left as they are.
+
+    Args:
+        model: Keras model taking the `inputs` dict and returning a dict of
+            bin probabilities with keys `x` and `y`.
+        inputs: dict of float tensors, pixels in [0, 255].
+        targets: dict `{"x", "y"}` of ordinal label vectors.
+        num_center_bins: int or None. Even count of center bins, or None
+            for all bins.
+
+    Returns:
+        dict of float32 gradients keyed like `inputs`.
+    """
+    _validate_batch(inputs, targets)
+    if num_center_bins is not None:
+        ordinal.center_bin_mask(np.zeros((1, 2)), num_center_bins)
+    inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+    with tf.GradientTape() as tape:
+        tape.watch(list(inputs.values()))
+        outputs = model(inputs, training=False)
+        loss = center_bin_loss(targets, outputs, num_center_bins)
+    gradients = tape.gradient(loss, inputs)
+    return {
+        name: tf.zeros_like(inputs[name]) if gradient is None else gradient
+        for name, gradient in gradients.items()
+    }
+
+
+def pgd_perturb(model, inputs, targets, *, epsilon, step_size, steps, num_center_bins):
+    """Adversarial inputs by PGD on the center-bin ordinal loss (Eq. 13-14).
+
+    Starts from `inputs` (Eq. 13); each of the `steps` iterations adds
+    `step_size * sign(gradient)` of `center_bin_loss`, taken over the
+    center bins of the prediction at that step, to every input, then clips
+    the result to the L-infinity ball of radius `epsilon` around the
+    original input and to [0, 255] (Eq. 14). The model runs with
+    `training=False`: batch normalization uses (and does not update) its
+    moving statistics while perturbing.
+
+    The loop over `steps` is a Python loop (T is small, 1 to 3 in the
+    paper), so the function traces into a `tf.function`, e.g. a compiled
+    `train_step`, with no side effects.
+
+    Args:
+        model: Keras model taking the `inputs` dict and returning a dict of
+            bin probabilities `{"x": (B, x_bins), "y": (B, y_bins)}`.
+        inputs: dict of float tensors `(B, S, S, 3)`, pixels in [0, 255].
+        targets: dict `{"x", "y"}` of ordinal label vectors (ground truth).
+        epsilon: float >= 0. L-infinity radius, in pixel units (3 in the
+            paper).
+        step_size: float > 0. Step length gamma, in pixel units (1 in the
+            paper).
+        steps: int >= 0. Number of PGD iterations T; 0 returns `inputs`.
+        num_center_bins: int or None. Even count `2k` of center bins, or
+            None for the loss over all bins.
+
+    Returns:
+        dict of float32 tensors keyed like `inputs`: the adversarial
+        samples (without gradient).
+
+    Example:
+
+    >>> from tat_keras import models
+    >>> model = models.GazeNet(image_size=32, width_multiplier=0.125,
+    ...                        x_bins=6, y_bins=6)
+    >>> batch = {n: np.full((2, 32, 32, 3), 128.0, "float32")
+    ...          for n in models.INPUT_NAMES}
+    >>> labels = {"x": np.ones((2, 6), "float32"), "y": np.zeros((2, 6), "float32")}
+    >>> adversarial = pgd_perturb(model, batch, labels, epsilon=3.0,
+    ...                           step_size=1.0, steps=2, num_center_bins=4)
+    >>> float(np.max(np.abs(adversarial["face"] - batch["face"]))) <= 3.0
+    True
+    """
+    _validate_pgd_arguments(epsilon, step_size, steps, num_center_bins)
+    _validate_batch(inputs, targets)
+    if steps == 0:
+        return dict(inputs)
+    original = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+    lower = {name: tf.maximum(value - epsilon, 0.0) for name, value in original.items()}
+    upper = {name: tf.minimum(value + epsilon, 255.0) for name, value in original.items()}
+    adversarial = dict(original)
+    for _ in range(steps):
+        gradients = input_gradient(
+            model, adversarial, targets, num_center_bins=num_center_bins
+        )
+        adversarial = {
+            name: tf.clip_by_value(
+                value + step_size * tf.sign(gradients[name]), lower[name], upper[name]
+            )
+            for name, value in adversarial.items()
+        }
+    return {name: tf.stop_gradient(value) for name, value in adversarial.items()}
+
+
+def _batch_size(inputs):
+    first = next(iter(inputs.values()))
+    return tf.shape(first)[0]
+
+
+def _validate_fraction(original_fraction):
+    if not isinstance(original_fraction, (int, float, np.integer, np.floating)) or not (
+        0.0 <= original_fraction <= 1.0
+    ):
+        raise ValueError(
+            "original_fraction (Org.%, the share of original samples per batch) "
+            f"must be a number in [0, 1]. Received: original_fraction={original_fraction!r}"
+        )
+
+
+def original_sample_mask(batch_size, original_fraction, seed=None):
+    """Which samples of a batch stay original (Org.% of DwO).
+
+    Exactly `round(original_fraction * batch_size)` entries (halves rounded
+    to even) are True, at positions drawn at random.
+
+    Args:
+        batch_size: int or scalar int tensor (may be symbolic).
+        original_fraction: float in [0, 1]. Share of original samples.
+        seed: `keras.random.SeedGenerator`, int or None. Pass a
+            `SeedGenerator` (created once, e.g. in the model's `__init__`)
+            inside a compiled `train_step`, so every batch gets a new draw;
+            an int seed gives the same draw on every call of a traced
+            function.
+
+    Returns:
+        bool tensor `(batch_size,)`.
+
+    Example:
+
+    >>> mask = original_sample_mask(10, 0.9, seed=1)
+    >>> int(np.sum(mask))
+    9
+    """
+    _validate_fraction(original_fraction)
+    batch_size = tf.cast(batch_size, tf.int32)
+    num_original = tf.cast(
+        tf.round(float(original_fraction) * tf.cast(batch_size, tf.float64)), tf.int32
+    )
+    scores = keras.random.uniform(tf.reshape(batch_size, [1]), seed=seed)
+    # Rank of each sample's score: the `num_original` lowest stay original.
+    order = tf.argsort(scores, stable=True)
+    ranks = tf.scatter_nd(
+        tf.expand_dims(order, -1), tf.range(batch_size), tf.reshape(batch_size, [1])
+    )
+    return ranks < num_original
+
+
+def mix_adversarial(inputs, adversarial, original_fraction, seed=None):
+    """A batch whose Org.% share stays original, the rest adversarial.
+
+    Args:
+        inputs: dict of original input tensors `(B, ...)`.
+        adversarial: dict of adversarial tensors with the same keys and
+            shapes (e.g. from `pgd_perturb` on the whole batch).
+        original_fraction: float in [0, 1]. Share of samples kept
+            original, exactly `round(original_fraction * B)` of them.
+        seed: `keras.random.SeedGenerator`, int or None; see
+            `original_sample_mask`.
+
+    Returns:
+        `(mixed, is_original)`: the mixed dict and the bool mask `(B,)` of
+        samples that stayed original.
+
+    Example:
+
+    >>> clean = {"face": np.zeros((4, 2), "float32")}
+    >>> noisy = {"face": np.ones((4, 2), "float32")}
+    >>> mixed, is_original = mix_adversarial(clean, noisy, 0.5, seed=0)
+    >>> float(np.sum(mixed["face"]))
+    4.0
+    """
+    if not isinstance(adversarial, dict) or set(adversarial) != set(inputs):
+        raise ValueError(
+            "adversarial must be a dict with the same keys as inputs. Received: "
+            f"inputs keys {sorted(inputs)}, adversarial "
+            f"{sorted(adversarial) if isinstance(adversarial, dict) else type(adversarial).__name__}"
+        )
+    is_original = original_sample_mask(_batch_size(inputs), original_fraction, seed)
+    mixed = {}
+    for name, value in inputs.items():
+        value = tf.convert_to_tensor(value)
+        other = tf.cast(adversarial[name], value.dtype)
+        keep = tf.reshape(is_original, [-1] + [1] * (value.shape.rank - 1))
+        mixed[name] = tf.where(keep, value, other)
+    return mixed, is_original
+
+
+def dwo_batch(
+    model,
+    inputs,
+    targets,
+    *,
+    epsilon,
+    step_size,
+    steps,
+    num_center_bins,
+    original_fraction,
+    seed=None,
+):
+    """The DwO training batch: Org.% original samples, the rest PGD samples.
+
+    Equivalent to `mix_adversarial(inputs, pgd_perturb(model, inputs, ...))`
+    but only the samples that are replaced are perturbed (with batch norm in
+    inference mode each sample's perturbation depends on that sample only),
+    so at Org.% = 90% the adversary costs a tenth of a full-batch PGD.
+
+    Args:
+        model: Keras model with dict inputs and `{"x", "y"}` outputs.
+        inputs: dict of float tensors `(B, S, S, 3)`, pixels in [0, 255].
+        targets: dict `{"x", "y"}` of ordinal label vectors.
+        epsilon: float. L-infinity radius in pixel units.
+        step_size: float. PGD step in pixel units.
+        steps: int. PGD iterations T.
+        num_center_bins: int or None. Even count of center bins, or None.
+        original_fraction: float in [0, 1]. Share of original samples.
+        seed: `keras.random.SeedGenerator`, int or None; see
+            `original_sample_mask`.
+
+    Returns:
+        `(batch, is_original)`: the dict of float32 inputs for the training
+        step (same keys and shapes as `inputs`) and the bool mask `(B,)` of
+        samples that stayed original.
+
+    Example:
+
+    >>> from tat_keras import models
+    >>> model = models.GazeNet(image_size=32, width_multiplier=0.125,
+    ...                        x_bins=6, y_bins=6)
+    >>> batch = {n: np.full((4, 32, 32, 3), 128.0, "float32")
+    ...          for n in models.INPUT_NAMES}
+    >>> labels = {"x": np.ones((4, 6), "float32"), "y": np.zeros((4, 6), "float32")}
+    >>> mixed, is_original = dwo_batch(model, batch, labels, epsilon=3.0,
+    ...     step_size=1.0, steps=1, num_center_bins=8, original_fraction=0.5,
+    ...     seed=0)
+    >>> int(np.sum(is_original))
+    2
+    """
+    _validate_pgd_arguments(epsilon, step_size, steps, num_center_bins)
+    _validate_batch(inputs, targets)
+    is_original = original_sample_mask(_batch_size(inputs), original_fraction, seed)
+    inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+    if steps == 0 or original_fraction == 1:
+        return inputs, is_original
+    replaced = tf.where(tf.logical_not(is_original))
+    subset = {name: tf.gather_nd(value, replaced) for name, value in inputs.items()}
+    subset_targets = {head: tf.gather_nd(targets[head], replaced) for head in HEADS}
+    perturbed = pgd_perturb(
+        model,
+        subset,
+        subset_targets,
+        epsilon=epsilon,
+        step_size=step_size,
+        steps=steps,
+        num_center_bins=num_center_bins,
+    )
+    mixed = {
+        name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
+        for name, value in inputs.items()
+    }
+    return mixed, is_original
