@@ -98,6 +98,7 @@ def test_examples_hold_labels_and_ids(tmp_path):
   assert examples[0]["face_grid"].tolist() == [8, 5, 10, 10]
 
 
+@pytest.mark.slow
 def test_process_pool_matches_single_process(tmp_path):
   manual = tmp_path / "raw"
   for number, split in enumerate(["train", "train", "train", "val", "test"]):
