@@ -165,7 +165,11 @@ def center_bin_mask(probs, num_center_bins):
     array([[0., 1., 1., 0., 0.]], dtype=float32)
     """
     if num_center_bins is not None and (
-        int(num_center_bins) != num_center_bins or num_center_bins < 2
+        not isinstance(num_center_bins, (int, float, np.integer, np.floating))
+        or isinstance(num_center_bins, bool)
+        or not np.isfinite(num_center_bins)
+        or int(num_center_bins) != num_center_bins
+        or num_center_bins < 2
     ):
         raise ValueError(
             "num_center_bins must be an even integer >= 2 or None (all bins). "
@@ -180,13 +184,13 @@ def center_bin_mask(probs, num_center_bins):
         probs = np.asarray(probs)
         if num_center_bins is None:
             return np.ones(probs.shape, np.float32)
-        k = num_center_bins // 2
+        k = int(num_center_bins) // 2
         count = np.sum(probs >= 0.5, axis=-1, keepdims=True)
         index = np.arange(probs.shape[-1])
         return ((index >= count - k) & (index < count + k)).astype(np.float32)
     if num_center_bins is None:
         return ops.ones_like(probs, dtype="float32")
-    k = num_center_bins // 2
+    k = int(num_center_bins) // 2
     count = ops.sum(ops.cast(probs >= 0.5, "int32"), axis=-1, keepdims=True)
     index = ops.arange(ops.shape(probs)[-1], dtype="int32")
     inside = ops.logical_and(index >= count - k, index < count + k)
