@@ -13,7 +13,9 @@ class GazeErrorCm(keras.metrics.Metric):
 
     `update_state(gaze_cm, y_pred)` takes the true gaze `(batch, 2)` in cm
     and either the model's dict of bin probabilities (`{"x": ..., "y": ...}`,
-    decoded with Eq. 3) or predicted gaze `(batch, 2)` in cm.
+    decoded with Eq. 3) or predicted gaze `(batch, 2)` in cm. An optional
+    `sample_weight` `(batch,)` (or a scalar) weights each sample's distance;
+    the result is then the weighted mean.
 
     Args:
         x_bins: `OrdinalBins` or its config dict. Horizontal label range.
@@ -50,8 +52,16 @@ class GazeErrorCm(keras.metrics.Metric):
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
         distance = ops.sqrt(ops.sum(ops.square(y_true - y_pred), axis=-1))
-        self.total.assign_add(ops.sum(distance))
-        self.count.assign_add(ops.cast(ops.shape(distance)[0], "float32"))
+        if sample_weight is None:
+            self.total.assign_add(ops.sum(distance))
+            self.count.assign_add(ops.cast(ops.shape(distance)[0], "float32"))
+            return
+        weight = ops.broadcast_to(
+            ops.reshape(ops.cast(sample_weight, "float32"), (-1,)),
+            ops.shape(distance),
+        )
+        self.total.assign_add(ops.sum(distance * weight))
+        self.count.assign_add(ops.sum(weight))
 
     def result(self):
         return ops.divide_no_nan(self.total, self.count)
