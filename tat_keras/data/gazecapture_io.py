@@ -326,9 +326,16 @@ def crop_with_edge_fill(image, x, y, width, height):
   cols_in = (x >= 0) and (x + width <= image.shape[1])
   if rows_in and cols_in:
     return image[y:y + height, x:x + width]
+  y0, y1 = np.clip([y, y + height], 0, image.shape[0])
+  x0, x1 = np.clip([x, x + width], 0, image.shape[1])
+  if y1 > y0 and x1 > x0:  # Pad the part inside the frame with its edges.
+    pad = ((y0 - y, y + height - y1), (x0 - x, x + width - x1))
+    pad += ((0, 0),) * (image.ndim - 2)
+    return np.pad(image[y0:y1, x0:x1], pad, mode="edge")
+  # No overlap: every pixel repeats the nearest frame pixel.
   rows = np.clip(np.arange(y, y + height), 0, image.shape[0] - 1)
   cols = np.clip(np.arange(x, x + width), 0, image.shape[1] - 1)
-  return image[rows[:, None], cols[None, :]]
+  return np.take(np.take(image, rows, axis=0), cols, axis=1)
 
 
 def crop_and_resize(image, box, image_size):

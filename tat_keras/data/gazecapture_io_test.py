@@ -178,3 +178,15 @@ def test_list_recordings_ignores_other_entries(tmp_path):
 def test_crop_rejects_empty_box():
   with pytest.raises(ValueError, match="width=0"):
     gio.crop_with_edge_fill(np.zeros((4, 4, 3), np.uint8), 0, 0, 0, 2)
+
+
+@pytest.mark.parametrize("box", [(-3, 2, 5, 4), (4, -2, 6, 9), (-2, -2, 10, 9),
+                                 (7, 6, 3, 2), (-5, 1, 2, 2)])
+def test_edge_fill_equals_numpy_edge_padding(box):
+  x, y, w, h = box
+  image = np.random.default_rng(0).integers(1, 255, (5, 6, 3), dtype=np.uint8)
+  pad = 12
+  padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+  expected = padded[y + pad:y + pad + h, x + pad:x + pad + w]
+  np.testing.assert_array_equal(gio.crop_with_edge_fill(image, x, y, w, h),
+                                expected)
