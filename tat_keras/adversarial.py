@@ -299,10 +299,14 @@ def mix_adversarial(inputs, adversarial, original_fraction, seed=None):
     4.0
     """
     if not isinstance(adversarial, dict) or set(adversarial) != set(inputs):
+        received = (
+            sorted(adversarial)
+            if isinstance(adversarial, dict)
+            else type(adversarial).__name__
+        )
         raise ValueError(
             "adversarial must be a dict with the same keys as inputs. Received: "
-            f"inputs keys {sorted(inputs)}, adversarial "
-            f"{sorted(adversarial) if isinstance(adversarial, dict) else type(adversarial).__name__}"
+            f"inputs keys {sorted(inputs)}, adversarial {received}"
         )
     is_original = original_sample_mask(_batch_size(inputs), original_fraction, seed)
     mixed = {}

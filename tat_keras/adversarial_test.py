@@ -432,4 +432,5 @@ def test_dwo_batch_in_a_compiled_step(gaze_net, fraction):
         np.testing.assert_array_equal(x_adv[is_original], inputs[name][is_original])
         assert np.max(np.abs(x_adv - inputs[name])) <= 3.0 + 1e-4
         if fraction < 1.0:
-            assert np.all(np.any(x_adv[~is_original] != inputs[name][~is_original], axis=(1, 2, 3)))
+            moved = x_adv[~is_original] != inputs[name][~is_original]
+            assert np.all(np.any(moved, axis=(1, 2, 3)))
