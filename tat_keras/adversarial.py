@@ -375,19 +375,27 @@ def dwo_batch(
     if steps == 0 or original_fraction == 1:
         return inputs, is_original
     replaced = tf.where(tf.logical_not(is_original))
-    subset = {name: tf.gather_nd(value, replaced) for name, value in inputs.items()}
-    subset_targets = {head: tf.gather_nd(targets[head], replaced) for head in HEADS}
-    perturbed = pgd_perturb(
-        model,
-        subset,
-        subset_targets,
-        epsilon=epsilon,
-        step_size=step_size,
-        steps=steps,
-        num_center_bins=num_center_bins,
+
+    def perturb_replaced():
+        subset = {name: tf.gather_nd(value, replaced) for name, value in inputs.items()}
+        subset_targets = {head: tf.gather_nd(targets[head], replaced) for head in HEADS}
+        perturbed = pgd_perturb(
+            model,
+            subset,
+            subset_targets,
+            epsilon=epsilon,
+            step_size=step_size,
+            steps=steps,
+            num_center_bins=num_center_bins,
+        )
+        return {
+            name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
+            for name, value in inputs.items()
+        }
+
+    # A small batch (e.g. the last one of an epoch) may have nothing to
+    # replace; the network is not run on an empty batch.
+    mixed = tf.cond(
+        tf.shape(replaced)[0] > 0, perturb_replaced, lambda: dict(inputs)
     )
-    mixed = {
-        name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
-        for name, value in inputs.items()
-    }
     return mixed, is_original
