@@ -36,6 +36,8 @@ from tat_keras.data import gazecapture_io
 
 SKIPS_FILE_NAME = "skips.json"
 
+# README.md and CITATIONS.bib beside this file override the description and
+# give the citation (TFDS reads them).
 _DESCRIPTION = """
 GazeCapture (Krafka et al., CVPR 2016): frames of people looking at dots on
 phone and tablet screens. Each example holds the face and both eye crops of
@@ -108,6 +110,7 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
                        f"Received: num_workers={num_workers}")
     self._num_workers = num_workers
     self._skips = None
+    self._num_splits = 0
     super().__init__(**kwargs)
 
   def _info(self):
@@ -152,8 +155,14 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
       except gazecapture_io.RecordingError as error:
         self._skips.add_recording(name, error.reason, str(error),
                                   gazecapture_io._count_frames(path, _open))
+    for split, paths in by_split.items():
+      if not paths:
+        logging.warning("gaze_capture: no recording for split %r.", split)
+    self._num_splits = sum(1 for paths in by_split.values() if paths)
+    # TFDS cannot write an empty split: a split without recordings is left
+    # out.
     return {split: self._generate_examples(paths, split)
-            for split, paths in by_split.items()}
+            for split, paths in by_split.items() if paths}
 
   def _generate_examples(self, recording_dirs, split):
     """Yields (key, example); keys are `recording_frame`, `%05d_%05d`."""
@@ -176,8 +185,13 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
         progress.set_postfix(examples=count)
         yield from examples
     self._skips.examples[split] = count
+    if not count:
+      raise ValueError(
+          f"No usable frame in the {split} split ({len(recording_dirs)} "
+          "recordings): every frame was skipped. Skips so far:\n"
+          + self._skips.summary())
     self._skips.write(os.path.join(self.data_dir, SKIPS_FILE_NAME))
-    if len(self._skips.examples) == 3:
+    if len(self._skips.examples) == self._num_splits:
       logging.warning("%s", self._skips.summary())
       print(self._skips.summary(), flush=True)
 

@@ -115,6 +115,18 @@ def test_process_pool_matches_single_process(tmp_path):
   assert len(read(single)) == 9
 
 
+def test_split_without_recordings_is_left_out(tmp_path):
+  _write(tmp_path / "raw", 1, "train")
+  builder = _prepare(tmp_path / "raw", tmp_path / "tfds")
+  assert list(builder.info.splits) == ["train"]
+
+
+def test_split_with_every_frame_skipped_says_so(tmp_path):
+  _write(tmp_path / "raw", 1, "train", valid={"face": [0, 0, 0]})
+  with pytest.raises(ValueError, match="invalid_detection: 3 frames"):
+    _prepare(tmp_path / "raw", tmp_path / "tfds")
+
+
 def test_missing_manual_dir_names_layout(tmp_path):
   with pytest.raises(AssertionError, match="frames.json"):
     _prepare(tmp_path / "nowhere", tmp_path / "tfds")
