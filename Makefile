@@ -1,0 +1,49 @@
+# Quick start:
+#   make demo   set up .venv, then make, prepare, train (TAT + DwO), evaluate and
+#               export the quick synthetic data set's model
+#   make test   set up .venv, then run the test suite
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA := data/quick
+RUN := runs/quick
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: demo test test-all setup clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DATA)/raw/.done: | $(VENV)/.installed
+	$(PY) recipes/make_synthetic.py --output_dir=$(DATA)/raw --preset=quick --num_workers=2 --overwrite
+	touch $@
+
+$(DATA)/tfds/.done: $(DATA)/raw/.done
+	$(PY) recipes/prepare_gazecapture.py --manual_dir=$(DATA)/raw --data_dir=$(DATA)/tfds --num_workers=2 --overwrite
+	touch $@
+
+demo: $(VENV)/.installed $(DATA)/tfds/.done
+	$(PY) recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
+		--data_dir=$(DATA)/tfds --model_dir=$(RUN) --overwrite
+	$(PY) tflite/export.py --model_dir=$(RUN) --mode=int8 --output=$(RUN)/model_int8.tflite --overwrite
+	$(PY) tflite/evaluate.py --tflite=$(RUN)/model_int8.tflite --data_dir=$(DATA)/tfds \
+		--output=$(RUN)/metrics_int8.json
+	$(PY) tflite/benchmark.py --tflite=$(RUN)/model_int8.tflite --output=$(RUN)/benchmark_int8.md
+	@echo "Model:   $(RUN)/model.keras and $(RUN)/model_int8.tflite"
+	@echo "Metrics: $(RUN)/metrics.json and $(RUN)/metrics_int8.json"
+	@echo "Logs:    $(VENV)/bin/tensorboard --logdir $(RUN)/logs"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -q
+
+test-all: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -q -m ""
+
+clean-demo:
+	rm -rf $(DATA) $(RUN)

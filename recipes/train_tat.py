@@ -1,0 +1,136 @@
+r"""Trains the gaze network with the standard, SD or TAT scheme, with or without DwO.
+
+Usage (the README's main job trains on the quick synthetic set):
+
+    python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
+        --model_dir=runs/quick
+
+    # The paper's settings on GazeCapture (needs an accelerator):
+    python recipes/train_tat.py --flagfile=recipes/configs/gazecapture_tat.flags \
+        --data_dir=data/gazecapture/tfds --model_dir=runs/gazecapture_tat
+
+Rerunning the same command on an interrupted run resumes it from its last
+checkpoint; a finished run is refused unless --overwrite. Unset options take
+the scheme's defaults: `standard` (hard ordinal loss only), `sd` (snapshot
+distillation: last teacher, restarting schedule, no pruning) and `tat`
+(random teacher, cosine similarity pruning, aligned orthogonal
+re-initialization, feature mixup).
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from tat_keras.training import experiment  # noqa: E402
+from tat_keras.training import rebirth  # noqa: E402
+from tat_keras.training import teachers  # noqa: E402
+
+_DEFAULTS = experiment.TrainConfig()
+
+flags.DEFINE_string("model_dir", None, "Folder of the run's outputs.")
+flags.DEFINE_string("data_dir", _DEFAULTS.data_dir,
+                    "TFDS data directory holding the prepared gaze_capture set.")
+flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Crop size of the data.")
+flags.DEFINE_enum("scheme", _DEFAULTS.scheme, list(experiment.SCHEMES),
+                  "Training scheme.")
+flags.DEFINE_float("width_multiplier", _DEFAULTS.width_multiplier,
+                   "Scales the channels of every convolution.")
+flags.DEFINE_bool("share_eye_weights", _DEFAULTS.share_eye_weights,
+                  "Both eyes go through one branch.")
+flags.DEFINE_integer("x_bins", _DEFAULTS.x_bins, "Ordinal bins, horizontal.")
+flags.DEFINE_integer("y_bins", _DEFAULTS.y_bins, "Ordinal bins, vertical.")
+for _name in ("x_low", "x_high", "y_low", "y_high"):
+    flags.DEFINE_float(_name, None, "Label range edge in cm; unset: from the "
+                       "training split with a margin.")
+flags.DEFINE_float("label_margin", _DEFAULTS.label_margin,
+                   "Margin added to the data's label range, as a share of it.")
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Training batch size.")
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Peak learning rate.")
+flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "AdamW weight decay.")
+flags.DEFINE_integer("mini_generations", _DEFAULTS.mini_generations,
+                     "Number of mini-generations K.")
+flags.DEFINE_integer("epochs_per_generation", _DEFAULTS.epochs_per_generation,
+                     "Epochs per mini-generation L.")
+flags.DEFINE_integer("warmup_epochs", _DEFAULTS.warmup_epochs,
+                     "Warm-up epochs added to the first mini-generation.")
+flags.DEFINE_float("lambda_hard", _DEFAULTS.lambda_hard, "Weight of the hard loss.")
+flags.DEFINE_float("lambda_mix", _DEFAULTS.lambda_mix, "Weight of the mixup loss.")
+flags.DEFINE_float("lambda_teacher", _DEFAULTS.lambda_teacher,
+                   "Weight of the teacher loss.")
+flags.DEFINE_enum("teacher", None, list(teachers.TEACHER_POLICIES),
+                  "Teacher policy (Table 2); unset: the scheme's.")
+flags.DEFINE_float("teacher_threshold", _DEFAULTS.teacher_threshold,
+                   "Drop teachers above this times the best validation error.")
+flags.DEFINE_enum("pruning", None, list(rebirth.PRUNING_METHODS),
+                  "Pruning method (Table 3); unset: the scheme's.")
+flags.DEFINE_float("prune_ratio", _DEFAULTS.prune_ratio, "Pruning ratio p.")
+flags.DEFINE_float("max_layer_prune_ratio", _DEFAULTS.max_layer_prune_ratio,
+                   "Per-layer pruning cap p_max.")
+flags.DEFINE_enum("reinit", _DEFAULTS.reinit, list(experiment.REINIT_METHODS),
+                  "Re-initialization method (Table 4).")
+flags.DEFINE_bool("mixup", None, "Feature mixup; unset: the scheme's.")
+flags.DEFINE_bool("dwo", _DEFAULTS.dwo, "DwO adversarial training.")
+flags.DEFINE_float("dwo_epsilon", _DEFAULTS.dwo_epsilon, "PGD epsilon (pixels).")
+flags.DEFINE_float("dwo_step", _DEFAULTS.dwo_step, "PGD step gamma (pixels).")
+flags.DEFINE_integer("dwo_steps", _DEFAULTS.dwo_steps, "PGD iterations T.")
+flags.DEFINE_string("dwo_center_bins", str(_DEFAULTS.dwo_center_bins),
+                    "Center bins of the DwO loss (even number), or 'all'.")
+flags.DEFINE_float("dwo_original_fraction", _DEFAULTS.dwo_original_fraction,
+                   "Share of original samples per batch (Org.%).")
+flags.DEFINE_bool("augment", _DEFAULTS.augment, "Photometric augmentation.")
+flags.DEFINE_integer("max_train_examples", None, "Use only this many training examples.")
+flags.DEFINE_integer("msd_min_length", _DEFAULTS.msd_min_length,
+                     "Shortest stare sequence counted by MSD.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+flags.DEFINE_bool("overwrite", False, "Delete what model_dir holds and start over.")
+flags.mark_flag_as_required("model_dir")
+
+FLAGS = flags.FLAGS
+
+
+def _center_bins(value):
+    if value.lower() == "all":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise app.UsageError(
+            f"--dwo_center_bins must be an even integer or 'all'. Received: {value!r}"
+        ) from None
+
+
+def config_from_flags():
+    fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
+    values = {name: FLAGS[name].value for name in fields if name in FLAGS}
+    values["dwo_center_bins"] = _center_bins(FLAGS.dwo_center_bins)
+    return experiment.TrainConfig(**values)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    config = config_from_flags()
+    try:
+        config.resolved()
+        results = experiment.train(config, FLAGS.model_dir, overwrite=FLAGS.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    with open(os.path.join(FLAGS.model_dir, "flags.json"), "w") as f:
+        json.dump(FLAGS.flag_values_dict(), f, indent=2, default=str)
+    print(json.dumps(results, indent=2))
+    print(f"Model:   {os.path.join(FLAGS.model_dir, 'model.keras')}")
+    print(f"Metrics: {os.path.join(FLAGS.model_dir, 'metrics.json')}")
+    print(f"Logs:    tensorboard --logdir {os.path.join(FLAGS.model_dir, 'logs')}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from tat_keras import models
+from tat_keras.training import rebirth
+
+
+@pytest.fixture
+def model():
+    model = models.GazeNet(width_multiplier=0.25, x_bins=8, y_bins=8)
+    rng = np.random.default_rng(0)
+    # Non-trivial batch norms, so that the folded norms of Eq. 6 matter.
+    for name in model.conv_layer_names:
+        bn = model.batch_norm_of(name)
+        n = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.5, 3.0, n).astype("float32"))
+        bn.moving_mean.assign(rng.normal(size=n).astype("float32"))
+    return model
+
+
+def _snapshot(model):
+    return {w.path: np.array(w) for w in model.weights}
+
+
+def test_csp_prunes_the_global_share_with_the_layer_cap(model):
+    names = model.conv_layer_names
+    total = sum(model.get_layer(n).kernel.shape[-1] for n in names)
+    record = rebirth.apply_rebirth(model, ratio=0.2, max_layer_ratio=0.5, seed=1)
+    assert sum(r["pruned"] for r in record.values()) == int(0.2 * total)
+    for name, info in record.items():
+        assert info["pruned"] <= int(0.5 * info["filters"])
+
+
+def test_only_chosen_filters_and_their_batch_norms_change(model):
+    before = _snapshot(model)
+    record = rebirth.apply_rebirth(model, ratio=0.2, max_layer_ratio=0.5, seed=1)
+    after = _snapshot(model)
+    for name in model.conv_layer_names:
+        kernel_before = before[model.get_layer(name).kernel.path]
+        kernel_after = after[model.get_layer(name).kernel.path]
+        changed = np.where(np.any(kernel_before != kernel_after, axis=(0, 1, 2)))[0]
+        bn = model.batch_norm_of(name)
+        if name not in record:
+            assert changed.size == 0
+            continue
+        assert record[name]["pruned"] == changed.size
+        # Re-born channels get an identity batch norm; the others keep theirs.
+        np.testing.assert_array_equal(np.array(bn.gamma)[changed], 1.0)
+        np.testing.assert_array_equal(np.array(bn.moving_variance)[changed], 1.0)
+        np.testing.assert_array_equal(np.array(bn.moving_mean)[changed], 0.0)
+        kept = np.setdiff1d(np.arange(kernel_before.shape[-1]), changed)
+        np.testing.assert_array_equal(
+            np.array(bn.gamma)[kept], before[bn.gamma.path][kept])
+        # Eq. 7: new norms within the folded norms of the pruned filters.
+        rows = kernel_after.reshape(-1, kernel_after.shape[-1]).T[changed]
+        norms = np.linalg.norm(rows, axis=1)
+        info = record[name]
+        assert np.all(norms >= info["pruned_norm_min"] - 1e-5)
+        assert np.all(norms <= info["pruned_norm_max"] + 1e-5)
+        # Dense layers are never touched.
+    for key in before:
+        if "final_feature" in key or key.endswith(("x/kernel", "y/kernel")):
+            np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_repr_has_no_layer_cap_and_uses_absolute_similarity(model):
+    record = rebirth.apply_rebirth(model, pruning_method="repr", ratio=0.3, seed=0)
+    total = sum(model.get_layer(n).kernel.shape[-1] for n in model.conv_layer_names)
+    assert sum(r["pruned"] for r in record.values()) == int(0.3 * total)
+
+
+def test_scratch_reinitializes_everything(model):
+    before = _snapshot(model)
+    record = rebirth.apply_rebirth(model, pruning_method="scratch")
+    after = _snapshot(model)
+    conv = model.get_layer("face_conv11").kernel.path
+    assert not np.array_equal(before[conv], after[conv])
+    assert record["all"]["pruned"] == sum(
+        model.get_layer(n).kernel.shape[-1] for n in model.conv_layer_names)
+
+
+def test_none_changes_nothing(model):
+    before = _snapshot(model)
+    assert rebirth.apply_rebirth(model, pruning_method="none") == {}
+    after = _snapshot(model)
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_unknown_method():
+    model = models.GazeNet(width_multiplier=0.125, x_bins=4, y_bins=4)
+    with pytest.raises(ValueError, match="pruning_method must be one of"):
+        rebirth.apply_rebirth(model, pruning_method="magnitude")
