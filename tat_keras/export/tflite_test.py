@@ -1,0 +1,158 @@
+"""Tests of the TFLite export: serving graph, modes, metadata, MAC count."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tat_keras import models
+from tat_keras.export import runner
+from tat_keras.export import tflite
+
+
+def tiny_gaze_net(seed=0):
+    """A width-0.125 GazeNet with non-trivial batch-norm statistics."""
+    keras.utils.set_random_seed(seed)
+    model = models.GazeNet(
+        width_multiplier=0.125, x_bins=12, y_bins=10, x_low=-6.0, x_bin_size=1.0,
+        y_low=-5.0, y_bin_size=1.0,
+    )
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([
+                gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                rng.normal(0, 0.5, mean.shape), rng.uniform(0.5, 2.0, var.shape),
+            ])
+    return model
+
+
+def pixels(batch, seed=1, size=64):
+    rng = np.random.default_rng(seed)
+    return {n: rng.integers(0, 256, (batch, size, size, 3)).astype("float32")
+            for n in models.INPUT_NAMES}
+
+
+def calibration(num=8):
+    data = pixels(num, seed=2)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({k: v[:, None] for k, v in data.items()}, np.zeros((num, 1, 2), "float32")))
+    return tflite.representative_dataset_from(dataset, num)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_gaze_net()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tflite")
+    paths = {}
+    for mode in ("float32", "int8"):
+        paths[mode] = str(folder / f"gaze_{mode}.tflite")
+        tflite.export_tflite(model, paths[mode], mode, representative_dataset=calibration())
+    return paths
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+def test_serving_model_decodes_like_predict_cm(model, dtype):
+    serving = tflite.serving_model(model, dtype)
+    batch = {k: v[:1].astype(dtype) for k, v in pixels(1).items()}
+    outputs = serving(batch)
+    np.testing.assert_allclose(
+        np.asarray(outputs["gaze_cm"]), model.predict_cm(pixels(1)), atol=1e-6)
+    assert serving.inputs[0].dtype == dtype
+    assert set(outputs) == {"gaze_cm", "x", "y"}
+
+
+def test_float32_file_matches_keras_gaze_cm(model, exported):
+    gaze_model = runner.TFLiteGazeModel(exported["float32"])
+    assert gaze_model.input_dtypes["face"] == np.float32
+    batch = pixels(4)
+    np.testing.assert_allclose(gaze_model(batch), model.predict_cm(batch), atol=1e-3)
+    outputs = gaze_model.run(batch)
+    np.testing.assert_allclose(outputs["x"], model.predict(batch, verbose=0)["x"], atol=1e-4)
+
+
+def test_int8_file_takes_raw_uint8_pixels_and_decodes_in_float(model, exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=exported["int8"])
+    signature = interpreter.get_signature_runner()
+    for name, detail in signature.get_input_details().items():
+        assert detail["dtype"] == np.uint8, name
+        assert tuple(detail["shape"]) == (1, 64, 64, 3)
+        assert detail["quantization"] == (0.0, 0)  # raw pixels, no scale
+    gaze = signature.get_output_details()["gaze_cm"]
+    assert gaze["dtype"] == np.float32 and tuple(gaze["shape"]) == (1, 2)
+    # The network is quantized...
+    tensor_types = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in tensor_types
+    # ...but gaze_cm is exactly on the grid low + bin_size * (count + 0.5).
+    predicted = runner.TFLiteGazeModel(exported["int8"])(pixels(3))
+    for axis, low in ((0, model.x_low), (1, model.y_low)):
+        counts = predicted[:, axis] - low - 0.5
+        np.testing.assert_allclose(counts, np.round(counts), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_metadata_in_file_and_beside_it(model, exported, mode):
+    stored = tflite.read_metadata(exported[mode])
+    with open(exported[mode] + ".json") as f:
+        sidecar = json.load(f)
+    for metadata in (stored, sidecar):
+        assert metadata["mode"] == mode
+        assert metadata["image_size"] == 64
+        assert metadata["x"] == {"low": -6.0, "bin_size": 1.0, "num_bins": 12}
+        assert metadata["y"] == {"low": -5.0, "bin_size": 1.0, "num_bins": 10}
+        assert metadata["inputs"]["face"]["dtype"] == tflite.input_dtype_of(mode)
+    assert sidecar["file_bytes"] == os.path.getsize(exported[mode])
+
+
+def test_metadata_round_trip_keeps_the_model_runnable(exported):
+    with open(exported["float32"], "rb") as f:
+        content = f.read()
+    updated = tflite.add_metadata(content, {"mode": "float32", "note": "again"})
+    assert tflite.read_metadata(updated) == {"mode": "float32", "note": "again"}
+    from ai_edge_litert.interpreter import Interpreter
+
+    signature = Interpreter(model_content=updated).get_signature_runner()
+    outputs = signature(**{k: v[:1] for k, v in pixels(1).items()})
+    assert outputs["gaze_cm"].shape == (1, 2)
+
+
+def test_count_macs_matches_layer_by_layer_formula():
+    model = models.GazeNet(width_multiplier=0.125, x_bins=7, y_bins=9)
+    expected = 0
+    for branch_calls, prefix in ((1, "face"), (2, "eye")):
+        size, channels = 64, 3
+        for stage_index, stage in enumerate(models.CASIA_STAGES):
+            for conv_name, filters in stage:
+                filters = models.scaled_filters(filters, 0.125)
+                expected += branch_calls * size * size * 9 * channels * filters
+                channels = filters
+            if stage_index < 4:
+                size //= 2
+        expected += branch_calls * channels * 128
+    expected += 384 * 128 + 128 * 7 + 128 * 9
+    assert tflite.count_macs(model) == expected
+
+
+def test_convert_rejects_unknown_mode(tmp_path):
+    with pytest.raises(ValueError, match="mode must be one of float32"):
+        tflite.convert(str(tmp_path), "int4")
+
+
+def test_int8_needs_calibration_data(tmp_path):
+    with pytest.raises(ValueError, match="needs calibration data"):
+        tflite.convert(str(tmp_path), "int8")
+
+
+def test_qat_export_needs_training_data(model, tmp_path):
+    with pytest.raises(ValueError, match="pass qat_dataset"):
+        tflite.export_tflite(model, str(tmp_path / "q.tflite"), "qat")
