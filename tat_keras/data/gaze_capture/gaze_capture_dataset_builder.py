@@ -111,6 +111,9 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
     self._num_workers = num_workers
     self._skips = None
     self._num_splits = 0
+    self._num_recordings = 0
+    self._pool = None
+    self._pool_size = 1
     super().__init__(**kwargs)
 
   def _info(self):
@@ -159,6 +162,7 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
       if not paths:
         logging.warning("gaze_capture: no recording for split %r.", split)
     self._num_splits = sum(1 for paths in by_split.values() if paths)
+    self._num_recordings = sum(len(paths) for paths in by_split.values())
     # TFDS cannot write an empty split: a split without recordings is left
     # out.
     return {split: self._generate_examples(paths, split)
@@ -173,53 +177,75 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
         total=len(recording_dirs), unit=" recordings",
         desc=f"Cropping {split} frames", leave=False)
     count = 0
-    with progress:
-      for path, result in _ordered_map(work, recording_dirs,
-                                       self._num_workers):
-        examples, frame_skips, recording_skip = result
-        if recording_skip is not None:
-          self._skips.add_recording(os.path.basename(path), *recording_skip)
-        self._skips.frames.update(frame_skips)
-        count += len(examples)
-        progress.update(1)
-        progress.set_postfix(examples=count)
-        yield from examples
+    try:
+      with progress:
+        pool = self._worker_pool()
+        for path, result in _ordered_map(work, recording_dirs, pool,
+                                         window=2 * self._pool_size):
+          examples, frame_skips, recording_skip = result
+          if recording_skip is not None:
+            self._skips.add_recording(os.path.basename(path), *recording_skip)
+          self._skips.frames.update(frame_skips)
+          count += len(examples)
+          progress.update(1)
+          progress.set_postfix(examples=count)
+          yield from examples
+    except BaseException:
+      self._close_pool()
+      raise
+    if len(self._skips.examples) + 1 == self._num_splits:
+      self._close_pool()  # The last split: the workers are done.
     self._skips.examples[split] = count
     if not count:
+      self._close_pool()
       raise ValueError(
           f"No usable frame in the {split} split ({len(recording_dirs)} "
           "recordings): every frame was skipped. Skips so far:\n"
           + self._skips.summary())
     self._skips.write(os.path.join(self.data_dir, SKIPS_FILE_NAME))
     if len(self._skips.examples) == self._num_splits:
-      logging.warning("%s", self._skips.summary())
+      logging.info("%s", self._skips.summary())
       print(self._skips.summary(), flush=True)
 
+  def _worker_pool(self):
+    """The process pool shared by the splits, or None to work in-process."""
+    if self._pool is None:
+      num_workers = min(self._num_workers or os.cpu_count() or 1,
+                        self._num_recordings)
+      if num_workers > 1:
+        # `spawn`: the workers start clean instead of forking a process
+        # that runs TensorFlow threads.
+        context = multiprocessing.get_context("spawn")
+        self._pool = context.Pool(num_workers)
+        self._pool_size = num_workers
+    return self._pool
 
-def _ordered_map(function, items, num_workers):
-  """Yields (item, function(item)) in order, from a bounded process pool.
+  def _close_pool(self):
+    if self._pool is not None:
+      self._pool.terminate()
+      self._pool.join()
+      self._pool = None
 
-  At most `2 * num_workers` results are held at once, so memory stays
-  bounded when the caller writes more slowly than the workers crop.
+
+def _ordered_map(function, items, pool, window=8):
+  """Yields (item, function(item)) in order, from a process pool or inline.
+
+  At most `window` results are held at once, so memory stays bounded when
+  the caller writes more slowly than the workers crop.
   """
-  num_workers = min(num_workers or os.cpu_count() or 1, len(items))
-  if num_workers <= 1:
+  if pool is None:
     for item in items:
       yield item, function(item)
     return
-  # `spawn`: the workers start clean instead of forking a process that runs
-  # TensorFlow threads.
-  context = multiprocessing.get_context("spawn")
-  with context.Pool(num_workers) as pool:
-    pending = collections.deque()
-    for item in items:
-      pending.append((item, pool.apply_async(function, (item,))))
-      if len(pending) >= 2 * num_workers:
-        item, result = pending.popleft()
-        yield item, result.get()
-    while pending:
+  pending = collections.deque()
+  for item in items:
+    pending.append((item, pool.apply_async(function, (item,))))
+    if len(pending) >= window:
       item, result = pending.popleft()
       yield item, result.get()
+  while pending:
+    item, result = pending.popleft()
+    yield item, result.get()
 
 
 class _SkipCounter:
