@@ -47,8 +47,8 @@ class TFLiteGazeModel:
         signatures = self._interpreter.get_signature_list()
         if "serving_default" not in signatures:
             raise ValueError(
-                f"{path} has no 'serving_default' signature; export it with "
-                f"tflite/export.py. Received: signatures={sorted(signatures)}"
+                f"{path} has no 'serving_default' signature: it is not a gaze model "
+                f"from tflite/export.py; export one with that script. Received: signatures={sorted(signatures)}"
             )
         self._runner = self._interpreter.get_signature_runner("serving_default")
         details = self._runner.get_input_details()
@@ -60,7 +60,7 @@ class TFLiteGazeModel:
                 f"inputs={sorted(details)}, "
                 f"outputs={sorted(self._runner.get_output_details())}"
             )
-        self.input_shapes = {n: tuple(details[n]["shape"]) for n in INPUT_NAMES}
+        self.input_shapes = {n: tuple(int(d) for d in details[n]["shape"]) for n in INPUT_NAMES}
         self.input_dtypes = {n: np.dtype(details[n]["dtype"]) for n in INPUT_NAMES}
 
     @property
