@@ -26,8 +26,7 @@ A run whose metrics.json exists is skipped, and rerunning an interrupted run
 resumes it from its checkpoint, so rerunning the same sweep command resumes
 the sweep. Then it reads every metrics.json (`test_error_cm`, `test_msd_cm`)
 and writes OUT/table.md (mean ± sample standard deviation over seeds per row,
-the change of MSD against the baseline, the paper's numbers, and the
-per-seed numbers) and OUT/table.json.
+the change of MSD against the baseline, and the per-seed numbers) and OUT/table.json.
 
 Rows (Table 5 of Guo et al. 2019; gamma = 1 and epsilon = 3 pixels in all):
 baseline (no DwO); ctr_all, ctr32, ctr16, ctr8 (center bins, T=1, Org. 90%);
@@ -55,14 +54,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One row of Table 5 and the paper's result on GazeCN / GazeStare."""
+    """One row of Table 5: the DwO settings it trains with."""
 
     dwo: bool
     center_bins: str | None = "8"  # "all" or an even count; None without DwO
     steps: int | None = 1
     original_fraction: float | None = 0.9
-    paper_error_cm: float = math.nan
-    paper_msd_cm: float = math.nan
 
     def train_flags(self):
         if not self.dwo:
@@ -82,17 +79,16 @@ class Row:
 
 
 ROWS = {
-    "baseline": Row(dwo=False, center_bins=None, steps=None, original_fraction=None,
-                    paper_error_cm=1.15, paper_msd_cm=0.42),
-    "ctr_all": Row(dwo=True, center_bins="all", paper_error_cm=1.20, paper_msd_cm=0.36),
-    "ctr32": Row(dwo=True, center_bins="32", paper_error_cm=1.22, paper_msd_cm=0.35),
-    "ctr16": Row(dwo=True, center_bins="16", paper_error_cm=1.20, paper_msd_cm=0.34),
-    "ctr8": Row(dwo=True, center_bins="8", paper_error_cm=1.18, paper_msd_cm=0.34),
-    "t2": Row(dwo=True, steps=2, paper_error_cm=1.25, paper_msd_cm=0.30),
-    "t3": Row(dwo=True, steps=3, paper_error_cm=1.28, paper_msd_cm=0.29),
-    "org80": Row(dwo=True, original_fraction=0.8, paper_error_cm=1.22, paper_msd_cm=0.30),
-    "org50": Row(dwo=True, original_fraction=0.5, paper_error_cm=1.30, paper_msd_cm=0.29),
-    "org0": Row(dwo=True, original_fraction=0.0, paper_error_cm=1.44, paper_msd_cm=0.27),
+    "baseline": Row(dwo=False, center_bins=None, steps=None, original_fraction=None),
+    "ctr_all": Row(dwo=True, center_bins="all"),
+    "ctr32": Row(dwo=True, center_bins="32"),
+    "ctr16": Row(dwo=True, center_bins="16"),
+    "ctr8": Row(dwo=True, center_bins="8"),
+    "t2": Row(dwo=True, steps=2),
+    "t3": Row(dwo=True, steps=3),
+    "org80": Row(dwo=True, original_fraction=0.8),
+    "org50": Row(dwo=True, original_fraction=0.5),
+    "org0": Row(dwo=True, original_fraction=0.0),
 }
 
 flags.DEFINE_string("base_flagfile", None,
@@ -266,12 +262,10 @@ def _markdown(summary, seeds, command):
         "Error: mean Euclidean test error; MSD: mean over test stare sequences of the "
         "spread of the predictions (Eq. 10-12); both in cm, mean ± sample standard "
         "deviation over seeds (no ± with one seed). ΔMSD: change of the mean MSD "
-        "against this sweep's baseline. Paper: Table 5 (GazeCN error, GazeStare MSD), "
-        "for the shape of the trends only; the data sets differ.",
+        "against this sweep's baseline.",
         "",
-        "| Row | #Ctr. bin | T | Org.% | Error (cm) | MSD (cm) | ΔMSD | Seeds "
-        "| Paper error | Paper MSD |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Row | #Ctr. bin | T | Org.% | Error (cm) | MSD (cm) | ΔMSD | Seeds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary:
         center, steps, original = ROWS[r["row"]].describe()
@@ -284,8 +278,7 @@ def _markdown(summary, seeds, command):
             f"| {r['row']} | {center} | {steps} | {original} | "
             f"{_format(r['test_error_cm_mean'], r['test_error_cm_std'])} | "
             f"{_format(r['test_msd_cm_mean'], r['test_msd_cm_std'])} | {change} | "
-            f"{len(r['seeds'])} | {_number(r['paper_error_cm'], 2)} | "
-            f"{_number(r['paper_msd_cm'], 2)} |"
+            f"{len(r['seeds'])} |"
         )
     lines += [
         "",
