@@ -1,0 +1,286 @@
+r"""Is the data a real learning problem? Error of three predictors on held-out subjects.
+
+Usage (the numbers in `tat_keras/data/gaze_capture/README.md`):
+
+    python recipes/data_baselines.py --data_dir=data/quick/tfds \
+        --epochs=8 --width_multiplier=0.25 --batch_size=32 --seeds=1,2 \
+        --output=runs/data_baselines.json
+
+On the test split (subjects never seen in training) it measures the mean
+Euclidean error in cm, overall and per device type, of:
+
+- `constant`: the mean gaze of the training split, whatever the frame;
+- `face_only`: a `GazeNet` that sees only the face crop;
+- `face_and_eyes`: the same `GazeNet` seeing the face and both eye crops.
+
+Both networks are trained the same way, with the standard scheme (hard
+ordinal loss only, Eq. 1-3: `GazeTrainer` with `lambda_hard=1`, no mixup, no
+teacher, no DwO), the same architecture, width, epochs, batch size, learning
+rate schedule (linear warm-up for one epoch, then cosine decay), label range,
+augmentation and seed. The only difference is the input:
+
+    `face_only` sees both eye crops blanked to a constant mid-grey (127.5,
+    which the model's pixel normalization maps to 0), in training and in
+    evaluation alike, after augmentation. The eye branch then receives the
+    same image for every frame, so its output is a constant and carries no
+    information about the frame; the network keeps its full architecture
+    and parameter count.
+
+Whatever the face-only network predicts comes from the face crop alone
+(head pose, position of the face in the crop, and the eyes as far as the
+64x64 face crop resolves them); the gap to `face_and_eyes` is what the
+high-resolution eye crops add.
+
+Each network is trained once per seed; the table gives the mean and the
+sample standard deviation over seeds (the constant predictor has no seed).
+Writes `--output` (JSON: resolved flags, per-seed results, summary) and the
+same path with `.md` (the markdown table), and prints the table.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+flags.DEFINE_string("data_dir", "data/quick/tfds",
+                    "TFDS data directory holding the prepared gaze_capture set.")
+flags.DEFINE_integer("image_size", 64, "Crop size of the prepared data.")
+flags.DEFINE_integer("epochs", 8, "Training epochs of each network.")
+flags.DEFINE_float("width_multiplier", 0.25, "Scales the channels of every convolution.")
+flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+flags.DEFINE_float("learning_rate", 0.002, "Peak learning rate.")
+flags.DEFINE_integer("x_bins", 64, "Ordinal bins, horizontal.")
+flags.DEFINE_integer("y_bins", 64, "Ordinal bins, vertical.")
+flags.DEFINE_bool("augment", True, "Photometric augmentation and crop shifts in training.")
+flags.DEFINE_list("seeds", ["1", "2"], "Seeds; each network is trained once per seed.")
+flags.DEFINE_integer("max_train_examples", None,
+                     "Use only this many training examples (quick checks).")
+flags.DEFINE_string("output", "runs/data_baselines.json",
+                    "JSON results; the markdown table goes beside it with .md.")
+FLAGS = flags.FLAGS
+
+PREDICTORS = ("constant", "face_only", "face_and_eyes")
+DESCRIPTIONS = {
+    "constant": "constant (training mean)",
+    "face_only": "GazeNet, face crop only",
+    "face_and_eyes": "GazeNet, face + both eyes",
+}
+BLANK_PIXEL = 127.5  # Mapped to 0 by the model's x / 127.5 - 1.
+EYE_KEYS = ("left_eye", "right_eye")
+ERROR_KEYS = ("test_error_cm", "test_error_cm_phone", "test_error_cm_tablet")
+
+
+def _seeds(values):
+    try:
+        seeds = [int(value) for value in values]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers. Received: {values}") from None
+    if not seeds:
+        raise app.UsageError("--seeds must name at least one seed.")
+    return list(dict.fromkeys(seeds))
+
+
+def blank_eyes(inputs):
+    """The same batch of tensors with both eye crops replaced by mid-grey."""
+    import tensorflow as tf
+
+    outputs = dict(inputs)
+    for key in EYE_KEYS:
+        outputs[key] = tf.fill(tf.shape(inputs[key]), BLANK_PIXEL)
+    return outputs
+
+
+def _evaluate(predict_fn, data_dir, image_size):
+    from tat_keras import evaluation
+
+    results = {}
+    for split, prefix in (("validation", "val"), ("test", "test")):
+        gaze_true, gaze_pred, metadata = evaluation.predict_split(
+            predict_fn, data_dir, split, image_size=image_size)
+        results.update(evaluation.summarize(gaze_true, gaze_pred, metadata,
+                                            prefix=prefix))
+    return results
+
+
+def constant_baseline(train_labels, data_dir, image_size):
+    """Errors of always predicting the training mean."""
+    import numpy as np
+
+    mean = train_labels.mean(axis=0).astype(np.float32)
+
+    def predict_fn(inputs):
+        return np.tile(mean, (len(inputs["face"]), 1))
+
+    results = _evaluate(predict_fn, data_dir, image_size)
+    results["prediction_cm"] = [float(v) for v in mean]
+    return results
+
+
+def train_network(predictor, seed, train_labels, data_dir):
+    """Trains one GazeNet with the standard scheme and evaluates it."""
+    import keras
+    import numpy as np
+
+    from tat_keras import models
+    from tat_keras.data import pipeline
+    from tat_keras.training import experiment
+    from tat_keras.training import schedules
+    from tat_keras.training import trainer as trainer_lib
+
+    face_only = predictor == "face_only"
+    x_low, x_high, y_low, y_high = experiment.label_range(
+        experiment.TrainConfig(), train_labels)
+    keras.utils.set_random_seed(seed)
+    student = models.GazeNet(
+        image_size=FLAGS.image_size,
+        width_multiplier=FLAGS.width_multiplier,
+        x_bins=FLAGS.x_bins,
+        y_bins=FLAGS.y_bins,
+        x_low=x_low,
+        x_bin_size=(x_high - x_low) / (FLAGS.x_bins + 1),
+        y_low=y_low,
+        y_bin_size=(y_high - y_low) / (FLAGS.y_bins + 1),
+    )
+    trainer = trainer_lib.GazeTrainer(student, lambda_hard=1.0, seed=seed)
+    steps = math.ceil(len(train_labels) / FLAGS.batch_size)
+    schedule = schedules.RestartingCosineDecay(
+        FLAGS.learning_rate, [FLAGS.epochs * steps],
+        warmup_steps=min(1, FLAGS.epochs - 1) * steps)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=False)
+
+    train_data = pipeline.make_dataset(
+        data_dir, "train", image_size=FLAGS.image_size,
+        batch_size=FLAGS.batch_size, shuffle=True, augment=FLAGS.augment,
+        seed=seed, max_examples=FLAGS.max_train_examples)
+    if face_only:
+        train_data = train_data.map(lambda inputs, gaze: (blank_eyes(inputs), gaze))
+    started = time.time()
+    history = trainer.fit(train_data, epochs=FLAGS.epochs, verbose=2)
+    train_seconds = time.time() - started
+
+    def predict_fn(inputs):
+        if face_only:
+            inputs = {key: np.full_like(value, BLANK_PIXEL) if key in EYE_KEYS
+                      else value for key, value in inputs.items()}
+        return np.asarray(student.decode(student(inputs, training=False)))
+
+    results = _evaluate(predict_fn, data_dir, FLAGS.image_size)
+    results["train_error_cm_last_epoch"] = float(history.history["error_cm"][-1])
+    results["train_seconds"] = round(train_seconds, 1)
+    results["parameters"] = int(student.count_params())
+    return results
+
+
+def summarize_runs(constant, runs):
+    """Mean and sample standard deviation over seeds of each error key."""
+    import numpy as np
+
+    summary = {"constant": {key: {"mean": constant[key], "std": 0.0, "seeds": 1}
+                            for key in ERROR_KEYS + ("val_error_cm",)}}
+    for predictor in PREDICTORS[1:]:
+        finished = [r for r in runs if r["predictor"] == predictor]
+        if not finished:
+            continue
+        summary[predictor] = {}
+        for key in ERROR_KEYS + ("val_error_cm",):
+            values = [r[key] for r in finished if r[key] is not None]
+            if not values:
+                summary[predictor][key] = None
+                continue
+            summary[predictor][key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "seeds": len(values),
+            }
+    return summary
+
+
+def _cell(stats, with_std):
+    if stats is None:
+        return "-"
+    if not with_std or stats["seeds"] < 2:
+        return f"{stats['mean']:.2f}"
+    return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+
+
+def markdown_table(summary, examples):
+    """Test error in cm per predictor, overall and per device type."""
+    header = (f"| predictor | test error (cm) | phone | tablet | val error (cm) |\n"
+              f"|---|---|---|---|---|\n")
+    rows = []
+    for predictor in PREDICTORS:
+        if predictor not in summary:
+            continue
+        stats = summary[predictor]
+        with_std = predictor != "constant"
+        cells = [_cell(stats[key], with_std) for key in
+                 ERROR_KEYS + ("val_error_cm",)]
+        rows.append(f"| {DESCRIPTIONS[predictor]} | " + " | ".join(cells) + " |")
+    note = (f"\nTest split: {examples['test']} frames of held-out subjects; "
+            f"validation: {examples['val']} frames. Networks: mean ± sample "
+            "standard deviation over seeds.\n")
+    return header + "\n".join(rows) + "\n" + note
+
+
+def _write(path, payload, table):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    with open(os.path.splitext(path)[0] + ".md", "w") as f:
+        f.write(table)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    seeds = _seeds(FLAGS.seeds)
+    if FLAGS.epochs < 1:
+        raise app.UsageError(f"--epochs must be positive. Received: {FLAGS.epochs}")
+    from tat_keras.data import pipeline
+
+    try:
+        train_labels = pipeline.load_labels(FLAGS.data_dir, "train",
+                                            image_size=FLAGS.image_size)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if FLAGS.max_train_examples:
+        train_labels = train_labels[: FLAGS.max_train_examples]
+
+    started = time.time()
+    constant = constant_baseline(train_labels, FLAGS.data_dir, FLAGS.image_size)
+    examples = {"train": int(len(train_labels)), "val": constant["val_examples"],
+                "test": constant["test_examples"]}
+    payload = {"flags": {name: FLAGS[name].value for name in (
+        "data_dir", "image_size", "epochs", "width_multiplier", "batch_size",
+        "learning_rate", "x_bins", "y_bins", "augment", "seeds",
+        "max_train_examples", "output")},
+        "command": " ".join(sys.argv), "examples": examples,
+        "constant": constant, "runs": []}
+    for seed in seeds:
+        for predictor in PREDICTORS[1:]:
+            print(f"== {predictor}, seed {seed}", flush=True)
+            results = train_network(predictor, seed, train_labels, FLAGS.data_dir)
+            payload["runs"].append({"predictor": predictor, "seed": seed, **results})
+            print(f"   test error {results['test_error_cm']:.3f} cm, "
+                  f"val {results['val_error_cm']:.3f} cm, "
+                  f"{results['train_seconds']:.0f} s training", flush=True)
+            payload["summary"] = summarize_runs(constant, payload["runs"])
+            payload["seconds"] = round(time.time() - started, 1)
+            _write(FLAGS.output, payload, markdown_table(payload["summary"], examples))
+    table = markdown_table(summarize_runs(constant, payload["runs"]), examples)
+    print(table)
+    print(f"Results: {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.md "
+          f"({payload['seconds']:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
