@@ -28,16 +28,23 @@ $(DATA)/tfds/.done: $(DATA)/raw/.done
 	$(PY) recipes/prepare_gazecapture.py --manual_dir=$(DATA)/raw --data_dir=$(DATA)/tfds --num_workers=2 --overwrite
 	touch $@
 
-demo: $(VENV)/.installed $(DATA)/tfds/.done
+# Rerunning after an interruption resumes the training from its checkpoint; a
+# finished run is trained again only when the flagfile or the data changed.
+$(RUN)/metrics.json: $(DATA)/tfds/.done recipes/configs/synthetic_quick.flags
 	$(PY) recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
-		--data_dir=$(DATA)/tfds --model_dir=$(RUN) --overwrite
+		--data_dir=$(DATA)/tfds --model_dir=$(RUN) $(if $(wildcard $(RUN)/metrics.json),--overwrite,)
+
+demo: $(VENV)/.installed $(RUN)/metrics.json
 	$(PY) tflite/export.py --model_dir=$(RUN) --mode=int8 --output=$(RUN)/model_int8.tflite --overwrite
 	$(PY) tflite/evaluate.py --tflite=$(RUN)/model_int8.tflite --data_dir=$(DATA)/tfds \
-		--output=$(RUN)/metrics_int8.json
-	$(PY) tflite/benchmark.py --tflite=$(RUN)/model_int8.tflite --output=$(RUN)/benchmark_int8.md
-	@echo "Model:   $(RUN)/model.keras and $(RUN)/model_int8.tflite"
-	@echo "Metrics: $(RUN)/metrics.json and $(RUN)/metrics_int8.json"
-	@echo "Logs:    $(VENV)/bin/tensorboard --logdir $(RUN)/logs"
+		--output=$(RUN)/metrics_int8.json --overwrite
+	$(PY) tflite/benchmark.py --tflite=$(RUN)/model_int8.tflite --threads=1 \
+		--output=$(RUN)/benchmark_int8.json --overwrite
+	@echo
+	@echo "Keras model:  $(RUN)/model.keras   metrics: $(RUN)/metrics.json"
+	@echo "TFLite int8:  $(RUN)/model_int8.tflite   metrics: $(RUN)/metrics_int8.json"
+	@echo "Latency:      $(RUN)/benchmark_int8.json"
+	@echo "Logs:         $(VENV)/bin/tensorboard --logdir $(RUN)/logs"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q
