@@ -10,6 +10,8 @@ checkpoint of an interrupted run, and writes into `model_dir`:
   type, MSD on stare sequences, epochs and training time;
 - `history.json`: per-epoch losses and errors;
 - `generations.json`: per mini-generation teachers, errors and rebirths;
+- `curves.png`: train and validation error per epoch, mini-generations marked
+  (the paper's Fig. 1a);
 - `checkpoints/` and `logs/` (TensorBoard).
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from tat_keras import evaluation
 from tat_keras import models
+from tat_keras import plots
 from tat_keras.training import checkpoint
 from tat_keras.training import generations
 from tat_keras.training import schedules
@@ -311,6 +314,17 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
     record.save(os.path.join(model_dir, "generations.json"))
     with open(os.path.join(model_dir, "history.json"), "w") as f:
         json.dump(history, f, indent=2)
+    if history:
+        # The loss panel compares like with like: the hard ordinal loss.
+        plots.plot_curves(
+            {"error_cm": [h["error_cm"] for h in history],
+             "val_error_cm": [h.get("val_error_cm") for h in history],
+             "loss": [h["hard_loss"] for h in history],
+             "val_loss": [h.get("val_hard_loss") for h in history]},
+            os.path.join(model_dir, "curves.png"),
+            generation_boundaries=list(np.cumsum(epochs)[:-1]),
+            title=f"{config.scheme}{' + DwO' if config.dwo else ''}, seed {config.seed}",
+        )
 
     results = evaluate_model(student, config.data_dir, image_size=config.image_size,
                              msd_min_length=config.msd_min_length)
