@@ -20,9 +20,8 @@ import os
 import sys
 
 if __package__ in (None, ""):
-  # Run as a script: make the repository root importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
+    # Run as a script: make the repository root importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
@@ -30,71 +29,93 @@ from absl import flags
 from tat_keras.data import synthetic  # pylint: disable=g-import-not-at-top
 
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Folder for the recordings (created; must be empty "
-    "unless --overwrite).")
-_PRESET = flags.DEFINE_enum("preset", "quick", sorted(synthetic.PRESETS),
-                            "Dataset size.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed; the dataset is a function "
-                             "of the seed and the preset.")
+    "output_dir",
+    None,
+    "Folder for the recordings (created; must be empty " "unless --overwrite).",
+)
+_PRESET = flags.DEFINE_enum(
+    "preset", "quick", sorted(synthetic.PRESETS), "Dataset size."
+)
+_SEED = flags.DEFINE_integer(
+    "seed", 0, "Seed; the dataset is a function " "of the seed and the preset."
+)
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", 1, "Worker processes; the output does not depend on it.")
+    "num_workers", 1, "Worker processes; the output does not depend on it."
+)
 _OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Replace the recordings of a non-empty output_dir.")
+    "overwrite", False, "Replace the recordings of a non-empty output_dir."
+)
 _BENCHMARK = flags.DEFINE_bool(
-    "benchmark", False, "Measure rendering speed on one core and exit.")
+    "benchmark", False, "Measure rendering speed on one core and exit."
+)
 _BENCHMARK_RECORDINGS = flags.DEFINE_integer(
-    "benchmark_recordings", 6, "Recordings rendered by --benchmark.")
+    "benchmark_recordings", 6, "Recordings rendered by --benchmark."
+)
 
 
 def _benchmark():
-  config = synthetic.PRESETS[_PRESET.value]
-  result = synthetic.benchmark(config,
-                               num_recordings=_BENCHMARK_RECORDINGS.value)
-  print(f"Rendered {result['frames']} frames (640x480 / 480x640, JPEG "
+    config = synthetic.PRESETS[_PRESET.value]
+    result = synthetic.benchmark(config, num_recordings=_BENCHMARK_RECORDINGS.value)
+    print(
+        f"Rendered {result['frames']} frames (640x480 / 480x640, JPEG "
         f"quality {config.jpeg_quality}) in {result['seconds']:.2f} s "
-        f"wall, {result['cpu_seconds']:.2f} s CPU on one core.")
-  print(f"Speed: {result['frames_per_second']:.1f} frames/s per core "
+        f"wall, {result['cpu_seconds']:.2f} s CPU on one core."
+    )
+    print(
+        f"Speed: {result['frames_per_second']:.1f} frames/s per core "
         f"(wall), {result['frames_per_cpu_second']:.1f} frames per CPU "
-        "second.")
+        "second."
+    )
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if _BENCHMARK.value:
-    _benchmark()
-    return
-  if not _OUTPUT_DIR.value:
-    raise app.UsageError("--output_dir is required, e.g. "
-                         "--output_dir=data/synthetic_raw")
-  output_dir = _OUTPUT_DIR.value
-  config = synthetic.PRESETS[_PRESET.value]
-  config = synthetic.dataclasses.replace(config, seed=_SEED.value)
-  if (os.path.isdir(output_dir) and os.listdir(output_dir) and
-      not _OVERWRITE.value):
-    raise app.UsageError(
-        f"--output_dir={output_dir} is not empty. Pass --overwrite to "
-        "replace its recordings, or choose an empty folder.")
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise app.UsageError(f"--output_dir={output_dir} is a file, not a "
-                         "folder.")
-  print(f"Rendering preset {_PRESET.value!r} (seed {_SEED.value}): "
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if _BENCHMARK.value:
+        _benchmark()
+        return
+    if not _OUTPUT_DIR.value:
+        raise app.UsageError(
+            "--output_dir is required, e.g. " "--output_dir=data/synthetic_raw"
+        )
+    output_dir = _OUTPUT_DIR.value
+    config = synthetic.PRESETS[_PRESET.value]
+    config = synthetic.dataclasses.replace(config, seed=_SEED.value)
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not _OVERWRITE.value:
+        raise app.UsageError(
+            f"--output_dir={output_dir} is not empty. Pass --overwrite to "
+            "replace its recordings, or choose an empty folder."
+        )
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise app.UsageError(f"--output_dir={output_dir} is a file, not a " "folder.")
+    print(
+        f"Rendering preset {_PRESET.value!r} (seed {_SEED.value}): "
         f"{config.num_train_subjects} train, {config.num_val_subjects} val, "
-        f"{config.num_test_subjects} test subjects into {output_dir}")
-  summary = synthetic.render_dataset(
-      output_dir, config, num_workers=_NUM_WORKERS.value, progress=True,
-      overwrite=_OVERWRITE.value)
-  print(f"Done in {summary['seconds']:.1f} s: {summary['recordings']} "
+        f"{config.num_test_subjects} test subjects into {output_dir}"
+    )
+    summary = synthetic.render_dataset(
+        output_dir,
+        config,
+        num_workers=_NUM_WORKERS.value,
+        progress=True,
+        overwrite=_OVERWRITE.value,
+    )
+    print(
+        f"Done in {summary['seconds']:.1f} s: {summary['recordings']} "
         f"recordings, {summary['frames']} frames, "
-        f"{summary['valid_frames']} valid frames.")
-  for split, counts in summary["splits"].items():
-    print(f"  {split:5s}: {counts['recordings']:3d} recordings, "
-          f"{counts['frames']:6d} frames, {counts['valid_frames']:6d} valid")
-  print(f"Summary and config: "
-        f"{os.path.join(output_dir, synthetic.SUMMARY_FILE)}")
-  print("Next: python recipes/prepare_gazecapture.py "
-        f"--manual_dir={output_dir} --data_dir=DATA_DIR")
+        f"{summary['valid_frames']} valid frames."
+    )
+    for split, counts in summary["splits"].items():
+        print(
+            f"  {split:5s}: {counts['recordings']:3d} recordings, "
+            f"{counts['frames']:6d} frames, {counts['valid_frames']:6d} valid"
+        )
+    print(f"Summary and config: " f"{os.path.join(output_dir, synthetic.SUMMARY_FILE)}")
+    print(
+        "Next: python recipes/prepare_gazecapture.py "
+        f"--manual_dir={output_dir} --data_dir=DATA_DIR"
+    )
 
 
 if __name__ == "__main__":
-  app.run(main)
+    app.run(main)

@@ -20,10 +20,10 @@ from absl import app
 from absl import flags
 
 try:
-  import tat_keras.data  # noqa: F401  (registers `gaze_capture`)
+    import tat_keras.data  # noqa: F401  (registers `gaze_capture`)
 except ImportError:  # Run from a clone without installing the package.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  import tat_keras.data  # noqa: F401
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import tat_keras.data  # noqa: F401
 
 import tensorflow_datasets as tfds  # noqa: E402
 
@@ -31,64 +31,92 @@ from tat_keras.data import gaze_capture  # noqa: E402
 from tat_keras.data import gazecapture_io  # noqa: E402
 
 _MANUAL_DIR = flags.DEFINE_string(
-    "manual_dir", None, "Folder holding the raw recording folders (%05d).")
+    "manual_dir", None, "Folder holding the raw recording folders (%05d)."
+)
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "TFDS data directory to write the prepared dataset to.")
+    "data_dir", None, "TFDS data directory to write the prepared dataset to."
+)
 _IMAGE_SIZE = flags.DEFINE_enum(
-    "image_size", "64", ["64", "128"], "Side of the face and eye crops.")
+    "image_size", "64", ["64", "128"], "Side of the face and eye crops."
+)
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", None, "Worker processes cutting crops (default: all cores).")
+    "num_workers", None, "Worker processes cutting crops (default: all cores)."
+)
 _OVERWRITE = flags.DEFINE_boolean(
-    "overwrite", False, "Prepare again even if the dataset already exists.")
+    "overwrite", False, "Prepare again even if the dataset already exists."
+)
 
 
 def _check_flags():
-  if not _MANUAL_DIR.value or not _DATA_DIR.value:
-    raise app.UsageError(
-        "Both --manual_dir and --data_dir are required, e.g.\n"
-        "  python recipes/prepare_gazecapture.py "
-        "--manual_dir=data/synthetic_quick --data_dir=data/tfds")
-  if not os.path.isdir(_MANUAL_DIR.value):
-    raise app.UsageError(
-        f"--manual_dir={_MANUAL_DIR.value} does not exist. It must hold the "
-        "recording folders:\n" + gaze_capture.GazeCapture.MANUAL_DOWNLOAD_INSTRUCTIONS)
-  if not gazecapture_io.list_recordings(_MANUAL_DIR.value):
-    raise app.UsageError(
-        f"--manual_dir={_MANUAL_DIR.value} holds no recording folders "
-        "(named %05d). It must hold:\n"
-        + gaze_capture.GazeCapture.MANUAL_DOWNLOAD_INSTRUCTIONS)
-  if _NUM_WORKERS.value is not None and _NUM_WORKERS.value < 1:
-    raise app.UsageError(
-        f"--num_workers must be positive. Received: {_NUM_WORKERS.value}")
+    if not _MANUAL_DIR.value or not _DATA_DIR.value:
+        raise app.UsageError(
+            "Both --manual_dir and --data_dir are required, e.g.\n"
+            "  python recipes/prepare_gazecapture.py "
+            "--manual_dir=data/synthetic_quick --data_dir=data/tfds"
+        )
+    if not os.path.isdir(_MANUAL_DIR.value):
+        raise app.UsageError(
+            f"--manual_dir={_MANUAL_DIR.value} does not exist. It must hold the "
+            "recording folders:\n"
+            + gaze_capture.GazeCapture.MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+    if not gazecapture_io.list_recordings(_MANUAL_DIR.value):
+        raise app.UsageError(
+            f"--manual_dir={_MANUAL_DIR.value} holds no recording folders "
+            "(named %05d). It must hold:\n"
+            + gaze_capture.GazeCapture.MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+    if _NUM_WORKERS.value is not None and _NUM_WORKERS.value < 1:
+        raise app.UsageError(
+            f"--num_workers must be positive. Received: {_NUM_WORKERS.value}"
+        )
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  _check_flags()
-  builder = gaze_capture.GazeCapture(
-      data_dir=_DATA_DIR.value, config=f"size{_IMAGE_SIZE.value}",
-      num_workers=_NUM_WORKERS.value)
-  reused = builder.is_prepared() and not _OVERWRITE.value
-  mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
-          if _OVERWRITE.value else
-          tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=_MANUAL_DIR.value, download_mode=mode))
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    _check_flags()
+    builder = gaze_capture.GazeCapture(
+        data_dir=_DATA_DIR.value,
+        config=f"size{_IMAGE_SIZE.value}",
+        num_workers=_NUM_WORKERS.value,
+    )
+    reused = builder.is_prepared() and not _OVERWRITE.value
+    mode = (
+        tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
+        if _OVERWRITE.value
+        else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    )
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=_MANUAL_DIR.value, download_mode=mode
+        )
+    )
 
-  skips_path = os.path.join(builder.data_dir, gaze_capture.SKIPS_FILE_NAME)
-  if reused and os.path.exists(skips_path):  # Else the builder printed it.
-    print("Already prepared (--overwrite prepares again); its skips:")
-    with open(skips_path) as f:
-      print(gaze_capture.format_skips(json.load(f)))
-  with open(os.path.join(builder.data_dir, "prepare_flags.json"), "w") as f:
-    json.dump({name: flags.FLAGS[name].value for name in (
-        "manual_dir", "data_dir", "image_size", "num_workers", "overwrite")},
-              f, indent=1)
-  for split, info in builder.info.splits.items():
-    print(f"{split}: {info.num_examples} examples")
-  print(f"Prepared {builder.info.full_name} in {builder.data_dir}")
+    skips_path = os.path.join(builder.data_dir, gaze_capture.SKIPS_FILE_NAME)
+    if reused and os.path.exists(skips_path):  # Else the builder printed it.
+        print("Already prepared (--overwrite prepares again); its skips:")
+        with open(skips_path) as f:
+            print(gaze_capture.format_skips(json.load(f)))
+    with open(os.path.join(builder.data_dir, "prepare_flags.json"), "w") as f:
+        json.dump(
+            {
+                name: flags.FLAGS[name].value
+                for name in (
+                    "manual_dir",
+                    "data_dir",
+                    "image_size",
+                    "num_workers",
+                    "overwrite",
+                )
+            },
+            f,
+            indent=1,
+        )
+    for split, info in builder.info.splits.items():
+        print(f"{split}: {info.num_examples} examples")
+    print(f"Prepared {builder.info.full_name} in {builder.data_dir}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+    app.run(main)

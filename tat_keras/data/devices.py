@@ -38,64 +38,74 @@ ORIENTATIONS = (1, 2, 3, 4)
 
 @dataclasses.dataclass(frozen=True)
 class DeviceProfile:
-  """A phone or tablet: screen and front camera, portrait orientation.
+    """A phone or tablet: screen and front camera, portrait orientation.
 
-  Args:
-    name: str. `info.json` `DeviceName`.
-    device_type: str. "phone" or "tablet".
-    width_pts, height_pts: float. screen size in points, portrait.
-    width_cm, height_cm: float. visible screen size in cm, portrait.
-    camera_to_left_cm: float. distance from the camera centre to the left
-      edge of the portrait screen, to the left (positive when the edge lies
-      left of the camera).
-    camera_to_top_cm: float. distance from the camera centre down to the top
-      edge of the portrait screen (positive when the edge lies below the
-      camera; negative for a camera inside a notch).
-    focal_px: float. focal length of the front camera in pixels of a 640x480
-      frame.
-  """
+    Args:
+      name: str. `info.json` `DeviceName`.
+      device_type: str. "phone" or "tablet".
+      width_pts, height_pts: float. screen size in points, portrait.
+      width_cm, height_cm: float. visible screen size in cm, portrait.
+      camera_to_left_cm: float. distance from the camera centre to the left
+        edge of the portrait screen, to the left (positive when the edge lies
+        left of the camera).
+      camera_to_top_cm: float. distance from the camera centre down to the top
+        edge of the portrait screen (positive when the edge lies below the
+        camera; negative for a camera inside a notch).
+      focal_px: float. focal length of the front camera in pixels of a 640x480
+        frame.
+    """
 
-  name: str
-  device_type: str
-  width_pts: float
-  height_pts: float
-  width_cm: float
-  height_cm: float
-  camera_to_left_cm: float
-  camera_to_top_cm: float
-  focal_px: float
+    name: str
+    device_type: str
+    width_pts: float
+    height_pts: float
+    width_cm: float
+    height_cm: float
+    camera_to_left_cm: float
+    camera_to_top_cm: float
+    focal_px: float
 
-  @property
-  def cm_per_point(self):
-    """Centimetres per screen point (the same along both axes)."""
-    return self.width_cm / self.width_pts
+    @property
+    def cm_per_point(self):
+        """Centimetres per screen point (the same along both axes)."""
+        return self.width_cm / self.width_pts
 
 
 def _screen_cm(pixels, pixels_per_inch):
-  return pixels / pixels_per_inch * _CM_PER_INCH
+    return pixels / pixels_per_inch * _CM_PER_INCH
 
 
-def _profile(name, device_type, *, pixels, points, ppi, camera_from_centre_cm,
-             camera_above_screen_cm, focal_px):
-  """Builds a profile from published display facts.
+def _profile(
+    name,
+    device_type,
+    *,
+    pixels,
+    points,
+    ppi,
+    camera_from_centre_cm,
+    camera_above_screen_cm,
+    focal_px,
+):
+    """Builds a profile from published display facts.
 
-  `pixels` and `points` are (width, height) in portrait; `ppi` the pixel
-  density; `camera_from_centre_cm` the camera's horizontal offset from the
-  centre line of the screen (positive to the right, as seen by the user);
-  `camera_above_screen_cm` its height above the top edge of the screen.
-  """
-  width_cm = _screen_cm(pixels[0], ppi)
-  height_cm = _screen_cm(pixels[1], ppi)
-  return DeviceProfile(
-      name=name,
-      device_type=device_type,
-      width_pts=float(points[0]),
-      height_pts=float(points[1]),
-      width_cm=width_cm,
-      height_cm=height_cm,
-      camera_to_left_cm=width_cm / 2 + camera_from_centre_cm,
-      camera_to_top_cm=camera_above_screen_cm,
-      focal_px=focal_px)
+    `pixels` and `points` are (width, height) in portrait; `ppi` the pixel
+    density; `camera_from_centre_cm` the camera's horizontal offset from the
+    centre line of the screen (positive to the right, as seen by the user);
+    `camera_above_screen_cm` its height above the top edge of the screen.
+    """
+    width_cm = _screen_cm(pixels[0], ppi)
+    height_cm = _screen_cm(pixels[1], ppi)
+    return DeviceProfile(
+        name=name,
+        device_type=device_type,
+        width_pts=float(points[0]),
+        height_pts=float(points[1]),
+        width_cm=width_cm,
+        height_cm=height_cm,
+        camera_to_left_cm=width_cm / 2 + camera_from_centre_cm,
+        camera_to_top_cm=camera_above_screen_cm,
+        focal_px=focal_px,
+    )
 
 
 # Display: resolution in pixels, pixel density and points per pixel from the
@@ -105,104 +115,159 @@ def _profile(name, device_type, *, pixels, points, ppi, camera_from_centre_cm,
 # iPad Pro 10.5-inch 250.6 x 174.1 mm. Front cameras: about 31 mm
 # (35 mm-equivalent) for the phones, a slightly wider lens on the tablets.
 DEVICES = {
-    d.name: d for d in (
-        _profile("iPhone 6", "phone", pixels=(750, 1334), points=(375, 667),
-                 ppi=326, camera_from_centre_cm=-1.02,
-                 camera_above_screen_cm=0.85, focal_px=550.0),
-        _profile("iPhone 6 Plus", "phone", pixels=(1080, 1920),
-                 points=(414, 736), ppi=401, camera_from_centre_cm=-1.05,
-                 camera_above_screen_cm=0.9, focal_px=550.0),
-        _profile("iPhone X", "phone", pixels=(1125, 2436), points=(375, 812),
-                 ppi=458, camera_from_centre_cm=0.9,
-                 camera_above_screen_cm=-0.25, focal_px=540.0),
-        _profile("iPad Air 2", "tablet", pixels=(1536, 2048),
-                 points=(768, 1024), ppi=264, camera_from_centre_cm=0.0,
-                 camera_above_screen_cm=1.07, focal_px=500.0),
-        _profile("iPad mini 4", "tablet", pixels=(1536, 2048),
-                 points=(768, 1024), ppi=326, camera_from_centre_cm=0.0,
-                 camera_above_screen_cm=1.09, focal_px=500.0),
-        _profile("iPad Pro 10.5", "tablet", pixels=(1668, 2224),
-                 points=(834, 1112), ppi=264, camera_from_centre_cm=0.0,
-                 camera_above_screen_cm=0.92, focal_px=500.0),
+    d.name: d
+    for d in (
+        _profile(
+            "iPhone 6",
+            "phone",
+            pixels=(750, 1334),
+            points=(375, 667),
+            ppi=326,
+            camera_from_centre_cm=-1.02,
+            camera_above_screen_cm=0.85,
+            focal_px=550.0,
+        ),
+        _profile(
+            "iPhone 6 Plus",
+            "phone",
+            pixels=(1080, 1920),
+            points=(414, 736),
+            ppi=401,
+            camera_from_centre_cm=-1.05,
+            camera_above_screen_cm=0.9,
+            focal_px=550.0,
+        ),
+        _profile(
+            "iPhone X",
+            "phone",
+            pixels=(1125, 2436),
+            points=(375, 812),
+            ppi=458,
+            camera_from_centre_cm=0.9,
+            camera_above_screen_cm=-0.25,
+            focal_px=540.0,
+        ),
+        _profile(
+            "iPad Air 2",
+            "tablet",
+            pixels=(1536, 2048),
+            points=(768, 1024),
+            ppi=264,
+            camera_from_centre_cm=0.0,
+            camera_above_screen_cm=1.07,
+            focal_px=500.0,
+        ),
+        _profile(
+            "iPad mini 4",
+            "tablet",
+            pixels=(1536, 2048),
+            points=(768, 1024),
+            ppi=326,
+            camera_from_centre_cm=0.0,
+            camera_above_screen_cm=1.09,
+            focal_px=500.0,
+        ),
+        _profile(
+            "iPad Pro 10.5",
+            "tablet",
+            pixels=(1668, 2224),
+            points=(834, 1112),
+            ppi=264,
+            camera_from_centre_cm=0.0,
+            camera_above_screen_cm=0.92,
+            focal_px=500.0,
+        ),
     )
 }
 
 
 def _check_orientation(orientation):
-  orientation = np.asarray(orientation)
-  if not np.all(np.isin(orientation, ORIENTATIONS)):
-    raise ValueError("orientation must be 1, 2, 3 or 4 (GazeCapture "
-                     f"screen.json). Received: orientation={orientation}")
-  return orientation
+    orientation = np.asarray(orientation)
+    if not np.all(np.isin(orientation, ORIENTATIONS)):
+        raise ValueError(
+            "orientation must be 1, 2, 3 or 4 (GazeCapture "
+            f"screen.json). Received: orientation={orientation}"
+        )
+    return orientation
 
 
 def screen_size_points(device, orientation):
-  """Screen (width, height) in points as the user sees it.
+    """Screen (width, height) in points as the user sees it.
 
-  Args:
-    device: DeviceProfile.
-    orientation: int or int array. 1-4 as in `screen.json`.
+    Args:
+      device: DeviceProfile.
+      orientation: int or int array. 1-4 as in `screen.json`.
 
-  Example:
+    Example:
 
-  >>> screen_size_points(DEVICES["iPhone 6"], 3)
-  (667.0, 375.0)
-  """
-  orientation = _check_orientation(orientation)
-  portrait = orientation <= 2
-  width = np.where(portrait, device.width_pts, device.height_pts)
-  height = np.where(portrait, device.height_pts, device.width_pts)
-  if width.ndim == 0:
-    return float(width), float(height)
-  return width, height
+    >>> screen_size_points(DEVICES["iPhone 6"], 3)
+    (667.0, 375.0)
+    """
+    orientation = _check_orientation(orientation)
+    portrait = orientation <= 2
+    width = np.where(portrait, device.width_pts, device.height_pts)
+    height = np.where(portrait, device.height_pts, device.width_pts)
+    if width.ndim == 0:
+        return float(width), float(height)
+    return width, height
 
 
 def screen_to_camera_cm(device, x_pts, y_pts, orientation):
-  """Converts a dot in screen points to `XCam`, `YCam` in cm.
+    """Converts a dot in screen points to `XCam`, `YCam` in cm.
 
-  The dot is first placed on the portrait screen in device coordinates
-  (camera at the origin, x right, y up), then the device is turned into the
-  user's view: upside down (2) turns it by 180 degrees, landscape 3 (camera
-  on the left) by 90 degrees counter-clockwise, landscape 4 (camera on the
-  right) by 90 degrees clockwise.
+    The dot is first placed on the portrait screen in device coordinates
+    (camera at the origin, x right, y up), then the device is turned into the
+    user's view: upside down (2) turns it by 180 degrees, landscape 3 (camera
+    on the left) by 90 degrees counter-clockwise, landscape 4 (camera on the
+    right) by 90 degrees clockwise.
 
-  Args:
-    device: DeviceProfile.
-    x_pts, y_pts: float or array. dot in points, origin at the top-left of
-      the screen as the user sees it, y downwards.
-    orientation: int or int array. 1-4 as in `screen.json`.
+    Args:
+      device: DeviceProfile.
+      x_pts, y_pts: float or array. dot in points, origin at the top-left of
+        the screen as the user sees it, y downwards.
+      orientation: int or int array. 1-4 as in `screen.json`.
 
-  Returns:
-    (x_cm, y_cm): float64 arrays (or floats), the subject's right and up.
+    Returns:
+      (x_cm, y_cm): float64 arrays (or floats), the subject's right and up.
 
-  Example:
+    Example:
 
-  >>> device = DEVICES["iPad Air 2"]
-  >>> x, y = screen_to_camera_cm(device, 0.0, 0.0, orientation=3)
-  >>> round(float(x), 2), round(float(y), 2)
-  (1.07, 7.39)
-  """
-  orientation = _check_orientation(orientation)
-  scale = device.cm_per_point
-  u = np.asarray(x_pts, np.float64) * scale  # Along the user's x, in cm.
-  v = np.asarray(y_pts, np.float64) * scale  # Along the user's -y, in cm.
-  width, height = device.width_cm, device.height_cm
-  # The user's screen axes expressed on the portrait screen (cm from its
-  # top-left corner, x right, y down).
-  portrait_x = np.select(
-      [orientation == 1, orientation == 2, orientation == 3],
-      [u, width - u, width - v], default=v)
-  portrait_y = np.select(
-      [orientation == 1, orientation == 2, orientation == 3],
-      [v, height - v, u], default=height - u)
-  # Device coordinates: camera at the origin, x right, y up.
-  device_x = portrait_x - device.camera_to_left_cm
-  device_y = -device.camera_to_top_cm - portrait_y
-  # Turn the device into the user's view.
-  x_cm = np.select([orientation == 1, orientation == 2, orientation == 3],
-                   [device_x, -device_x, -device_y], default=device_y)
-  y_cm = np.select([orientation == 1, orientation == 2, orientation == 3],
-                   [device_y, -device_y, device_x], default=-device_x)
-  if x_cm.ndim == 0:
-    return float(x_cm), float(y_cm)
-  return x_cm, y_cm
+    >>> device = DEVICES["iPad Air 2"]
+    >>> x, y = screen_to_camera_cm(device, 0.0, 0.0, orientation=3)
+    >>> round(float(x), 2), round(float(y), 2)
+    (1.07, 7.39)
+    """
+    orientation = _check_orientation(orientation)
+    scale = device.cm_per_point
+    u = np.asarray(x_pts, np.float64) * scale  # Along the user's x, in cm.
+    v = np.asarray(y_pts, np.float64) * scale  # Along the user's -y, in cm.
+    width, height = device.width_cm, device.height_cm
+    # The user's screen axes expressed on the portrait screen (cm from its
+    # top-left corner, x right, y down).
+    portrait_x = np.select(
+        [orientation == 1, orientation == 2, orientation == 3],
+        [u, width - u, width - v],
+        default=v,
+    )
+    portrait_y = np.select(
+        [orientation == 1, orientation == 2, orientation == 3],
+        [v, height - v, u],
+        default=height - u,
+    )
+    # Device coordinates: camera at the origin, x right, y up.
+    device_x = portrait_x - device.camera_to_left_cm
+    device_y = -device.camera_to_top_cm - portrait_y
+    # Turn the device into the user's view.
+    x_cm = np.select(
+        [orientation == 1, orientation == 2, orientation == 3],
+        [device_x, -device_x, -device_y],
+        default=device_y,
+    )
+    y_cm = np.select(
+        [orientation == 1, orientation == 2, orientation == 3],
+        [device_y, -device_y, device_x],
+        default=-device_x,
+    )
+    if x_cm.ndim == 0:
+        return float(x_cm), float(y_cm)
+    return x_cm, y_cm

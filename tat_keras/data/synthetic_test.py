@@ -11,341 +11,409 @@ from PIL import Image
 from tat_keras.data import devices
 from tat_keras.data import synthetic
 
-_JSON_FILES = ("frames.json", "appleFace.json", "appleLeftEye.json",
-               "appleRightEye.json", "faceGrid.json", "dotInfo.json",
-               "info.json", "screen.json")
+_JSON_FILES = (
+    "frames.json",
+    "appleFace.json",
+    "appleLeftEye.json",
+    "appleRightEye.json",
+    "faceGrid.json",
+    "dotInfo.json",
+    "info.json",
+    "screen.json",
+)
 _BOX_KEYS = {"X", "Y", "W", "H", "IsValid"}
 
 _TINY = synthetic.SyntheticConfig(
-    num_train_subjects=2, num_val_subjects=1, num_test_subjects=1,
-    dots_per_recording=2, frames_per_dot=3, stare_dots_per_recording=2,
-    stare_frames_per_dot=6, seed=7)
+    num_train_subjects=2,
+    num_val_subjects=1,
+    num_test_subjects=1,
+    dots_per_recording=2,
+    frames_per_dot=3,
+    stare_dots_per_recording=2,
+    stare_frames_per_dot=6,
+    seed=7,
+)
 
 
 def _load(recording_dir):
-  content = {}
-  for name in _JSON_FILES:
-    with open(os.path.join(recording_dir, name)) as f:
-      content[name] = json.load(f)
-  return content
+    content = {}
+    for name in _JSON_FILES:
+        with open(os.path.join(recording_dir, name)) as f:
+            content[name] = json.load(f)
+    return content
 
 
 def _recordings(directory):
-  return sorted(n for n in os.listdir(directory) if n.isdigit())
+    return sorted(n for n in os.listdir(directory) if n.isdigit())
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp("tiny"))
-  summary = synthetic.render_dataset(directory, _TINY, progress=False)
-  return directory, summary
+    directory = str(tmp_path_factory.mktemp("tiny"))
+    summary = synthetic.render_dataset(directory, _TINY, progress=False)
+    return directory, summary
 
 
 def test_layout_and_json_keys(tiny_dir):
-  directory, summary = tiny_dir
-  names = _recordings(directory)
-  assert len(names) == _TINY.num_recordings == summary["recordings"]
-  assert all(len(n) == 5 for n in names)
-  total = 0
-  for name in names:
-    recording = os.path.join(directory, name)
-    content = _load(recording)
-    frames = content["frames.json"]
-    n = len(frames)
-    total += n
-    assert frames == [f"{i:05d}.jpg" for i in range(n)]
-    for i in (0, n - 1):
-      image = Image.open(os.path.join(recording, "frames", frames[i]))
-      orientation = content["screen.json"]["Orientation"][i]
-      expected = (480, 640) if orientation <= 2 else (640, 480)
-      assert image.format == "JPEG" and image.size == expected
-    for box_file in ("appleFace.json", "appleLeftEye.json",
-                     "appleRightEye.json", "faceGrid.json"):
-      assert set(content[box_file]) == _BOX_KEYS
-      assert all(len(v) == n for v in content[box_file].values())
-    dot = content["dotInfo.json"]
-    assert set(dot) == {"DotNum", "XPts", "YPts", "XCam", "YCam", "Time"}
-    assert all(len(v) == n for v in dot.values())
-    screen = content["screen.json"]
-    assert set(screen) == {"H", "W", "Orientation"}
-    assert all(len(v) == n for v in screen.values())
-    info = content["info.json"]
-    assert set(info) == {"TotalFrames", "NumFaceDetections",
-                         "NumEyeDetections", "Dataset", "DeviceName"}
-    assert info["TotalFrames"] == n
-    assert info["Dataset"] in ("train", "val", "test")
-    assert info["DeviceName"] in devices.DEVICES
-    assert info["NumFaceDetections"] == sum(
-        content["appleFace.json"]["IsValid"])
-  assert total == summary["frames"]
-  assert os.path.isfile(os.path.join(directory, synthetic.SUMMARY_FILE))
+    directory, summary = tiny_dir
+    names = _recordings(directory)
+    assert len(names) == _TINY.num_recordings == summary["recordings"]
+    assert all(len(n) == 5 for n in names)
+    total = 0
+    for name in names:
+        recording = os.path.join(directory, name)
+        content = _load(recording)
+        frames = content["frames.json"]
+        n = len(frames)
+        total += n
+        assert frames == [f"{i:05d}.jpg" for i in range(n)]
+        for i in (0, n - 1):
+            image = Image.open(os.path.join(recording, "frames", frames[i]))
+            orientation = content["screen.json"]["Orientation"][i]
+            expected = (480, 640) if orientation <= 2 else (640, 480)
+            assert image.format == "JPEG" and image.size == expected
+        for box_file in (
+            "appleFace.json",
+            "appleLeftEye.json",
+            "appleRightEye.json",
+            "faceGrid.json",
+        ):
+            assert set(content[box_file]) == _BOX_KEYS
+            assert all(len(v) == n for v in content[box_file].values())
+        dot = content["dotInfo.json"]
+        assert set(dot) == {"DotNum", "XPts", "YPts", "XCam", "YCam", "Time"}
+        assert all(len(v) == n for v in dot.values())
+        screen = content["screen.json"]
+        assert set(screen) == {"H", "W", "Orientation"}
+        assert all(len(v) == n for v in screen.values())
+        info = content["info.json"]
+        assert set(info) == {
+            "TotalFrames",
+            "NumFaceDetections",
+            "NumEyeDetections",
+            "Dataset",
+            "DeviceName",
+        }
+        assert info["TotalFrames"] == n
+        assert info["Dataset"] in ("train", "val", "test")
+        assert info["DeviceName"] in devices.DEVICES
+        assert info["NumFaceDetections"] == sum(content["appleFace.json"]["IsValid"])
+    assert total == summary["frames"]
+    assert os.path.isfile(os.path.join(directory, synthetic.SUMMARY_FILE))
 
 
 def test_split_by_subject(tiny_dir):
-  directory, summary = tiny_dir
-  splits = {}
-  for name in _recordings(directory):
-    info = _load(os.path.join(directory, name))["info.json"]
-    splits.setdefault(info["Dataset"], []).append(name)
-  assert {k: len(v) for k, v in splits.items()} == {"train": 2, "val": 1,
-                                                    "test": 1}
-  assert synthetic.recording_splits(_TINY) == [
-      _load(os.path.join(directory, n))["info.json"]["Dataset"]
-      for n in _recordings(directory)]
-  for split, counts in summary["splits"].items():
-    assert counts["recordings"] == len(splits[split])
-  assert synthetic.count_frames(_TINY) == {
-      k: v["frames"] for k, v in summary["splits"].items()}
+    directory, summary = tiny_dir
+    splits = {}
+    for name in _recordings(directory):
+        info = _load(os.path.join(directory, name))["info.json"]
+        splits.setdefault(info["Dataset"], []).append(name)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 2, "val": 1, "test": 1}
+    assert synthetic.recording_splits(_TINY) == [
+        _load(os.path.join(directory, n))["info.json"]["Dataset"]
+        for n in _recordings(directory)
+    ]
+    for split, counts in summary["splits"].items():
+        assert counts["recordings"] == len(splits[split])
+    assert synthetic.count_frames(_TINY) == {
+        k: v["frames"] for k, v in summary["splits"].items()
+    }
 
 
 def _camera_cm_numpy(device, x_pts, y_pts, orientation):
-  """Corner-based re-derivation: the user's top-left screen corner, in cm
-  from the camera, plus the dot's offset (x right, y up)."""
-  s = device.width_cm / device.width_pts
-  w, h = device.width_cm, device.height_cm
-  dx, dy = device.camera_to_left_cm, device.camera_to_top_cm
-  corner = {1: (-dx, -dy), 2: (dx - w, dy + h), 3: (dy, w - dx),
-            4: (-dy - h, dx)}[orientation]
-  return corner[0] + x_pts * s, corner[1] - y_pts * s
+    """Corner-based re-derivation: the user's top-left screen corner, in cm
+    from the camera, plus the dot's offset (x right, y up)."""
+    s = device.width_cm / device.width_pts
+    w, h = device.width_cm, device.height_cm
+    dx, dy = device.camera_to_left_cm, device.camera_to_top_cm
+    corner = {1: (-dx, -dy), 2: (dx - w, dy + h), 3: (dy, w - dx), 4: (-dy - h, dx)}[
+        orientation
+    ]
+    return corner[0] + x_pts * s, corner[1] - y_pts * s
 
 
 @pytest.mark.parametrize("orientation", [1, 2, 3, 4])
 @pytest.mark.parametrize("name", sorted(devices.DEVICES))
 def test_screen_to_camera_matches_numpy(name, orientation):
-  device = devices.DEVICES[name]
-  width, height = devices.screen_size_points(device, orientation)
-  rng = np.random.default_rng(orientation)
-  x_pts = rng.uniform(0, width, 20)
-  y_pts = rng.uniform(0, height, 20)
-  x_cm, y_cm = devices.screen_to_camera_cm(device, x_pts, y_pts, orientation)
-  x_ref, y_ref = _camera_cm_numpy(device, x_pts, y_pts, orientation)
-  np.testing.assert_allclose(x_cm, x_ref, atol=1e-9)
-  np.testing.assert_allclose(y_cm, y_ref, atol=1e-9)
-  # The screen's centre: below the camera in portrait, above it upside down,
-  # to the camera's right in landscape 3 and its left in landscape 4.
-  cx, cy = devices.screen_to_camera_cm(device, width / 2, height / 2,
-                                       orientation)
-  sign = {1: (None, -1), 2: (None, 1), 3: (1, None), 4: (-1, None)}
-  sx, sy = sign[orientation]
-  if sx is not None:
-    assert np.sign(cx) == sx
-  if sy is not None:
-    assert np.sign(cy) == sy
+    device = devices.DEVICES[name]
+    width, height = devices.screen_size_points(device, orientation)
+    rng = np.random.default_rng(orientation)
+    x_pts = rng.uniform(0, width, 20)
+    y_pts = rng.uniform(0, height, 20)
+    x_cm, y_cm = devices.screen_to_camera_cm(device, x_pts, y_pts, orientation)
+    x_ref, y_ref = _camera_cm_numpy(device, x_pts, y_pts, orientation)
+    np.testing.assert_allclose(x_cm, x_ref, atol=1e-9)
+    np.testing.assert_allclose(y_cm, y_ref, atol=1e-9)
+    # The screen's centre: below the camera in portrait, above it upside down,
+    # to the camera's right in landscape 3 and its left in landscape 4.
+    cx, cy = devices.screen_to_camera_cm(device, width / 2, height / 2, orientation)
+    sign = {1: (None, -1), 2: (None, 1), 3: (1, None), 4: (-1, None)}
+    sx, sy = sign[orientation]
+    if sx is not None:
+        assert np.sign(cx) == sx
+    if sy is not None:
+        assert np.sign(cy) == sy
 
 
 def test_screen_to_camera_rejects_bad_orientation():
-  with pytest.raises(ValueError, match="orientation must be 1, 2, 3 or 4"):
-    devices.screen_to_camera_cm(devices.DEVICES["iPhone 6"], 0, 0, 5)
+    with pytest.raises(ValueError, match="orientation must be 1, 2, 3 or 4"):
+        devices.screen_to_camera_cm(devices.DEVICES["iPhone 6"], 0, 0, 5)
 
 
 def test_labels_follow_device_geometry(tiny_dir):
-  directory, _ = tiny_dir
-  for name in _recordings(directory):
-    content = _load(os.path.join(directory, name))
-    device = devices.DEVICES[content["info.json"]["DeviceName"]]
-    dot, screen = content["dotInfo.json"], content["screen.json"]
-    for i in range(len(dot["DotNum"])):
-      orientation = screen["Orientation"][i]
-      x_ref, y_ref = _camera_cm_numpy(device, dot["XPts"][i], dot["YPts"][i],
-                                      orientation)
-      assert abs(dot["XCam"][i] - x_ref) < 2e-3
-      assert abs(dot["YCam"][i] - y_ref) < 2e-3
-      width, height = devices.screen_size_points(device, orientation)
-      assert (screen["W"][i], screen["H"][i]) == (width, height)
-      assert 0 <= dot["XPts"][i] <= width and 0 <= dot["YPts"][i] <= height
-      assert _TINY.gaze_x_range_cm[0] <= dot["XCam"][i] <= (
-          _TINY.gaze_x_range_cm[1])
-      assert _TINY.gaze_y_range_cm[0] <= dot["YCam"][i] <= (
-          _TINY.gaze_y_range_cm[1])
+    directory, _ = tiny_dir
+    for name in _recordings(directory):
+        content = _load(os.path.join(directory, name))
+        device = devices.DEVICES[content["info.json"]["DeviceName"]]
+        dot, screen = content["dotInfo.json"], content["screen.json"]
+        for i in range(len(dot["DotNum"])):
+            orientation = screen["Orientation"][i]
+            x_ref, y_ref = _camera_cm_numpy(
+                device, dot["XPts"][i], dot["YPts"][i], orientation
+            )
+            assert abs(dot["XCam"][i] - x_ref) < 2e-3
+            assert abs(dot["YCam"][i] - y_ref) < 2e-3
+            width, height = devices.screen_size_points(device, orientation)
+            assert (screen["W"][i], screen["H"][i]) == (width, height)
+            assert 0 <= dot["XPts"][i] <= width and 0 <= dot["YPts"][i] <= height
+            assert (
+                _TINY.gaze_x_range_cm[0] <= dot["XCam"][i] <= (_TINY.gaze_x_range_cm[1])
+            )
+            assert (
+                _TINY.gaze_y_range_cm[0] <= dot["YCam"][i] <= (_TINY.gaze_y_range_cm[1])
+            )
 
 
 def test_eye_boxes_relative_to_face_left_eye_on_image_right(tiny_dir):
-  directory, _ = tiny_dir
-  checked = 0
-  for name in _recordings(directory):
-    content = _load(os.path.join(directory, name))
-    face = content["appleFace.json"]
-    left, right = content["appleLeftEye.json"], content["appleRightEye.json"]
-    for i in range(len(face["X"])):
-      if not (face["IsValid"][i] and left["IsValid"][i] and
-              right["IsValid"][i]):
-        continue
-      checked += 1
-      for eye in (left, right):
-        # Eye centres, relative to the face box, lie inside the face box.
-        cx = eye["X"][i] + eye["W"][i] / 2
-        cy = eye["Y"][i] + eye["H"][i] / 2
-        assert 0 < cx < face["W"][i] and 0 < cy < face["H"][i]
-        assert 0.2 < eye["W"][i] / face["W"][i] < 0.5
-        assert eye["W"][i] == eye["H"][i]
-      assert left["X"][i] > right["X"][i] + 0.2 * face["W"][i]
-  assert checked > 10
+    directory, _ = tiny_dir
+    checked = 0
+    for name in _recordings(directory):
+        content = _load(os.path.join(directory, name))
+        face = content["appleFace.json"]
+        left, right = content["appleLeftEye.json"], content["appleRightEye.json"]
+        for i in range(len(face["X"])):
+            if not (face["IsValid"][i] and left["IsValid"][i] and right["IsValid"][i]):
+                continue
+            checked += 1
+            for eye in (left, right):
+                # Eye centres, relative to the face box, lie inside the face box.
+                cx = eye["X"][i] + eye["W"][i] / 2
+                cy = eye["Y"][i] + eye["H"][i] / 2
+                assert 0 < cx < face["W"][i] and 0 < cy < face["H"][i]
+                assert 0.2 < eye["W"][i] / face["W"][i] < 0.5
+                assert eye["W"][i] == eye["H"][i]
+            assert left["X"][i] > right["X"][i] + 0.2 * face["W"][i]
+    assert checked > 10
 
 
 def test_face_grid_inside_grid(tiny_dir):
-  directory, _ = tiny_dir
-  for name in _recordings(directory):
-    grid = _load(os.path.join(directory, name))["faceGrid.json"]
-    for x, y, w, h, valid in zip(*(grid[k] for k in "XYWH"), grid["IsValid"]):
-      if valid:
-        assert 1 <= x <= 25 and 1 <= y <= 25
-        assert 1 <= w and 1 <= h and x + w - 1 <= 25 and y + h - 1 <= 25
+    directory, _ = tiny_dir
+    for name in _recordings(directory):
+        grid = _load(os.path.join(directory, name))["faceGrid.json"]
+        for x, y, w, h, valid in zip(*(grid[k] for k in "XYWH"), grid["IsValid"]):
+            if valid:
+                assert 1 <= x <= 25 and 1 <= y <= 25
+                assert 1 <= w and 1 <= h and x + w - 1 <= 25 and y + h - 1 <= 25
 
 
 def test_face_grid_values():
-  assert synthetic.face_grid((160., 120., 320., 240.), (640, 480)) == (
-      7, 7, 13, 13)
-  assert synthetic.face_grid((-50., -50., 200., 200.), (480, 640)) == (
-      1, 1, 8, 6)
+    assert synthetic.face_grid((160.0, 120.0, 320.0, 240.0), (640, 480)) == (
+        7,
+        7,
+        13,
+        13,
+    )
+    assert synthetic.face_grid((-50.0, -50.0, 200.0, 200.0), (480, 640)) == (1, 1, 8, 6)
 
 
 def test_stare_sequences(tiny_dir):
-  directory, _ = tiny_dir
-  found = 0
-  for name in _recordings(directory):
-    content = _load(os.path.join(directory, name))
-    if content["info.json"]["Dataset"] != "test":
-      continue
-    dot = content["dotInfo.json"]
-    valid = (np.array(content["appleFace.json"]["IsValid"]) &
-             np.array(content["appleLeftEye.json"]["IsValid"]) &
-             np.array(content["appleRightEye.json"]["IsValid"]))
-    dot_num = np.array(dot["DotNum"])
-    assert np.all(np.diff(dot_num) >= 0)  # Each sequence is consecutive.
-    for number in np.unique(dot_num):
-      chosen = dot_num == number
-      found += 1
-      assert valid[chosen].sum() >= _TINY.stare_frames_per_dot
-      assert len(set(np.array(dot["XCam"])[chosen])) == 1
-      assert len(set(np.array(dot["YCam"])[chosen])) == 1
-      assert np.all(np.diff(np.array(dot["Time"])[chosen]) > 0)
-  assert found == _TINY.stare_dots_per_recording
+    directory, _ = tiny_dir
+    found = 0
+    for name in _recordings(directory):
+        content = _load(os.path.join(directory, name))
+        if content["info.json"]["Dataset"] != "test":
+            continue
+        dot = content["dotInfo.json"]
+        valid = (
+            np.array(content["appleFace.json"]["IsValid"])
+            & np.array(content["appleLeftEye.json"]["IsValid"])
+            & np.array(content["appleRightEye.json"]["IsValid"])
+        )
+        dot_num = np.array(dot["DotNum"])
+        assert np.all(np.diff(dot_num) >= 0)  # Each sequence is consecutive.
+        for number in np.unique(dot_num):
+            chosen = dot_num == number
+            found += 1
+            assert valid[chosen].sum() >= _TINY.stare_frames_per_dot
+            assert len(set(np.array(dot["XCam"])[chosen])) == 1
+            assert len(set(np.array(dot["YCam"])[chosen])) == 1
+            assert np.all(np.diff(np.array(dot["Time"])[chosen]) > 0)
+    assert found == _TINY.stare_dots_per_recording
 
 
 def _recording_bytes(directory):
-  content = {}
-  for root, _, files in os.walk(directory):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        content[os.path.relpath(path, directory)] = f.read()
-  return content
+    content = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                content[os.path.relpath(path, directory)] = f.read()
+    return content
 
 
 def test_determinism_from_seed(tmp_path):
-  config = dataclasses.replace(_TINY, dots_per_recording=1, frames_per_dot=2)
-  outputs = []
-  for run, seed in (("a", 7), ("b", 7), ("c", 8)):
-    directory = str(tmp_path / run)
-    synthetic.render_recording(directory, recording_index=3, split="train",
-                               config=dataclasses.replace(config, seed=seed))
-    outputs.append(_recording_bytes(directory))
-  assert outputs[0] == outputs[1]
-  assert outputs[0]["frames/00000.jpg"] != outputs[2]["frames/00000.jpg"]
+    config = dataclasses.replace(_TINY, dots_per_recording=1, frames_per_dot=2)
+    outputs = []
+    for run, seed in (("a", 7), ("b", 7), ("c", 8)):
+        directory = str(tmp_path / run)
+        synthetic.render_recording(
+            directory,
+            recording_index=3,
+            split="train",
+            config=dataclasses.replace(config, seed=seed),
+        )
+        outputs.append(_recording_bytes(directory))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["frames/00000.jpg"] != outputs[2]["frames/00000.jpg"]
 
 
 def test_same_dataset_with_workers(tmp_path):
-  config = dataclasses.replace(_TINY, num_test_subjects=0,
-                               dots_per_recording=1, frames_per_dot=1)
-  synthetic.render_dataset(str(tmp_path / "one"), config, progress=False)
-  synthetic.render_dataset(str(tmp_path / "two"), config, num_workers=2,
-                           progress=False)
-  one = _recording_bytes(str(tmp_path / "one"))
-  two = _recording_bytes(str(tmp_path / "two"))
-  one.pop(synthetic.SUMMARY_FILE)
-  two.pop(synthetic.SUMMARY_FILE)
-  assert one == two
+    config = dataclasses.replace(
+        _TINY, num_test_subjects=0, dots_per_recording=1, frames_per_dot=1
+    )
+    synthetic.render_dataset(str(tmp_path / "one"), config, progress=False)
+    synthetic.render_dataset(
+        str(tmp_path / "two"), config, num_workers=2, progress=False
+    )
+    one = _recording_bytes(str(tmp_path / "one"))
+    two = _recording_bytes(str(tmp_path / "two"))
+    one.pop(synthetic.SUMMARY_FILE)
+    two.pop(synthetic.SUMMARY_FILE)
+    assert one == two
 
 
 def test_blinks_are_invalid_eyes(tmp_path):
-  config = dataclasses.replace(_TINY, blink_rate=1.0, face_miss_rate=0.0,
-                               edge_rate=0.0, dots_per_recording=1,
-                               frames_per_dot=10)
-  directory = str(tmp_path / "blink")
-  synthetic.render_recording(directory, recording_index=0, split="train",
-                             config=config)
-  content = _load(directory)
-  # A blink lasts five frames; the eyes are lost in the four most closed.
-  expected = [0, 0, 0, 0, 1] * 2
-  assert content["appleLeftEye.json"]["IsValid"] == expected
-  assert content["appleRightEye.json"]["IsValid"] == expected
-  assert content["appleFace.json"]["IsValid"] == [1] * 10
-  assert content["info.json"]["NumEyeDetections"] == 2
+    config = dataclasses.replace(
+        _TINY,
+        blink_rate=1.0,
+        face_miss_rate=0.0,
+        edge_rate=0.0,
+        dots_per_recording=1,
+        frames_per_dot=10,
+    )
+    directory = str(tmp_path / "blink")
+    synthetic.render_recording(
+        directory, recording_index=0, split="train", config=config
+    )
+    content = _load(directory)
+    # A blink lasts five frames; the eyes are lost in the four most closed.
+    expected = [0, 0, 0, 0, 1] * 2
+    assert content["appleLeftEye.json"]["IsValid"] == expected
+    assert content["appleRightEye.json"]["IsValid"] == expected
+    assert content["appleFace.json"]["IsValid"] == [1] * 10
+    assert content["info.json"]["NumEyeDetections"] == 2
 
 
 def test_faces_reach_past_the_frame_edge(tmp_path):
-  config = dataclasses.replace(_TINY, edge_rate=1.0, face_miss_rate=0.0,
-                               dots_per_recording=4, frames_per_dot=1)
-  directory = str(tmp_path / "edge")
-  synthetic.render_recording(directory, recording_index=1, split="train",
-                             config=config)
-  content = _load(directory)
-  face = content["appleFace.json"]
-  outside = 0
-  for i, orientation in enumerate(content["screen.json"]["Orientation"]):
-    width, height = (480, 640) if orientation <= 2 else (640, 480)
-    x, y, w, h = (face[k][i] for k in "XYWH")
-    assert face["IsValid"][i] == 1
-    outside += x < 0 or y < 0 or x + w > width or y + h > height
-  assert outside == 4
+    config = dataclasses.replace(
+        _TINY, edge_rate=1.0, face_miss_rate=0.0, dots_per_recording=4, frames_per_dot=1
+    )
+    directory = str(tmp_path / "edge")
+    synthetic.render_recording(
+        directory, recording_index=1, split="train", config=config
+    )
+    content = _load(directory)
+    face = content["appleFace.json"]
+    outside = 0
+    for i, orientation in enumerate(content["screen.json"]["Orientation"]):
+        width, height = (480, 640) if orientation <= 2 else (640, 480)
+        x, y, w, h = (face[k][i] for k in "XYWH")
+        assert face["IsValid"][i] == 1
+        outside += x < 0 or y < 0 or x + w > width or y + h > height
+    assert outside == 4
 
 
 def _geometry(target_cm):
-  rng = np.random.default_rng(0)
-  subject = synthetic.sample_subject(rng)
-  conditions = synthetic.sample_conditions(rng, _TINY)
-  renderer = synthetic._RecordingRenderer(rng, subject, conditions)
-  frame = synthetic._Frame(
-      dot_num=0, orientation=1, x_pts=0.0, y_pts=0.0, x_cm=target_cm[0],
-      y_cm=target_cm[1], time=0.0, eye_mid=np.array([0.0, -3.0, 30.0]),
-      head_angles=(0.0, 0.0, 0.0), drift=(0.0, 0.0), opening=1.0,
-      face_detected=True, blur=None, noise_offset=(0, 0),
-      face_jitter=np.zeros(3), eye_jitter=np.zeros((2, 3)))
-  return renderer.geometry(frame)
+    rng = np.random.default_rng(0)
+    subject = synthetic.sample_subject(rng)
+    conditions = synthetic.sample_conditions(rng, _TINY)
+    renderer = synthetic._RecordingRenderer(rng, subject, conditions)
+    frame = synthetic._Frame(
+        dot_num=0,
+        orientation=1,
+        x_pts=0.0,
+        y_pts=0.0,
+        x_cm=target_cm[0],
+        y_cm=target_cm[1],
+        time=0.0,
+        eye_mid=np.array([0.0, -3.0, 30.0]),
+        head_angles=(0.0, 0.0, 0.0),
+        drift=(0.0, 0.0),
+        opening=1.0,
+        face_detected=True,
+        blur=None,
+        noise_offset=(0, 0),
+        face_jitter=np.zeros(3),
+        eye_jitter=np.zeros((2, 3)),
+    )
+    return renderer.geometry(frame)
 
 
 def test_iris_turns_towards_the_dot():
-  centre = _geometry((0.0, -5.0))
-  for target, axis, sign in (((12.0, -5.0), 0, -1), ((-12.0, -5.0), 0, 1),
-                             ((0.0, 8.0), 1, -1), ((0.0, -18.0), 1, 1)):
-    moved = _geometry(target)
-    for eye_a, eye_b in zip(centre["eyes"], moved["eyes"]):
-      shift = eye_b["iris"][axis] - eye_a["iris"][axis]
-      # The subject's right (+x) is the image's left; up is the image top.
-      assert np.sign(shift) == sign and abs(shift) > 3.0
-  # The subject's left eye is on the right of the image.
-  right_eye, left_eye = centre["eyes"]
-  assert left_eye["iris"][0] > right_eye["iris"][0]
+    centre = _geometry((0.0, -5.0))
+    for target, axis, sign in (
+        ((12.0, -5.0), 0, -1),
+        ((-12.0, -5.0), 0, 1),
+        ((0.0, 8.0), 1, -1),
+        ((0.0, -18.0), 1, 1),
+    ):
+        moved = _geometry(target)
+        for eye_a, eye_b in zip(centre["eyes"], moved["eyes"]):
+            shift = eye_b["iris"][axis] - eye_a["iris"][axis]
+            # The subject's right (+x) is the image's left; up is the image top.
+            assert np.sign(shift) == sign and abs(shift) > 3.0
+    # The subject's left eye is on the right of the image.
+    right_eye, left_eye = centre["eyes"]
+    assert left_eye["iris"][0] > right_eye["iris"][0]
 
 
 def test_presets_sizes():
-  quick = synthetic.count_frames(synthetic.PRESETS["quick"])
-  assert 3000 <= sum(quick.values()) <= 4200
-  assert quick["test"] >= 8 * 4 * 30
+    quick = synthetic.count_frames(synthetic.PRESETS["quick"])
+    assert 3000 <= sum(quick.values()) <= 4200
+    assert quick["test"] >= 8 * 4 * 30
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_train_subjects=-1), "num_train_subjects must be >= 0"),
-    (dict(num_train_subjects=0, num_val_subjects=0, num_test_subjects=0),
-     "At least one subject"),
-    (dict(stare_frames_per_dot=0), "stare_frames_per_dot must be >= 1"),
-    (dict(devices=("Nokia",)), "devices must name profiles"),
-    (dict(distance_range_cm=(50.0, 20.0)), "distance_range_cm"),
-    (dict(jpeg_quality=0), "jpeg_quality"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_train_subjects=-1), "num_train_subjects must be >= 0"),
+        (
+            dict(num_train_subjects=0, num_val_subjects=0, num_test_subjects=0),
+            "At least one subject",
+        ),
+        (dict(stare_frames_per_dot=0), "stare_frames_per_dot must be >= 1"),
+        (dict(devices=("Nokia",)), "devices must name profiles"),
+        (dict(distance_range_cm=(50.0, 20.0)), "distance_range_cm"),
+        (dict(jpeg_quality=0), "jpeg_quality"),
+    ],
+)
 def test_config_validation(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    synthetic.SyntheticConfig(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        synthetic.SyntheticConfig(**kwargs)
 
 
 def test_refuses_non_empty_output_dir(tmp_path):
-  (tmp_path / "note.txt").write_text("keep")
-  config = dataclasses.replace(_TINY, num_val_subjects=0, num_test_subjects=0,
-                               num_train_subjects=1, dots_per_recording=1,
-                               frames_per_dot=1)
-  with pytest.raises(FileExistsError, match="output_dir is not empty"):
-    synthetic.render_dataset(str(tmp_path), config, progress=False)
-  synthetic.render_dataset(str(tmp_path), config, progress=False,
-                           overwrite=True)
-  assert (tmp_path / "note.txt").read_text() == "keep"
-  assert _recordings(str(tmp_path)) == ["00000"]
+    (tmp_path / "note.txt").write_text("keep")
+    config = dataclasses.replace(
+        _TINY,
+        num_val_subjects=0,
+        num_test_subjects=0,
+        num_train_subjects=1,
+        dots_per_recording=1,
+        frames_per_dot=1,
+    )
+    with pytest.raises(FileExistsError, match="output_dir is not empty"):
+        synthetic.render_dataset(str(tmp_path), config, progress=False)
+    synthetic.render_dataset(str(tmp_path), config, progress=False, overwrite=True)
+    assert (tmp_path / "note.txt").read_text() == "keep"
+    assert _recordings(str(tmp_path)) == ["00000"]

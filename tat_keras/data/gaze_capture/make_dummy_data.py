@@ -20,21 +20,32 @@ from tat_keras.data import synthetic  # noqa: E402
 DUMMY_DIR = os.path.join(_HERE, "dummy_data")
 
 CONFIG = synthetic.SyntheticConfig(
-    num_train_subjects=1, num_val_subjects=1, num_test_subjects=1,
-    dots_per_recording=1, frames_per_dot=2, stare_dots_per_recording=1,
-    stare_frames_per_dot=2, blink_rate=0.0, face_miss_rate=0.0,
-    motion_blur_rate=0.0, edge_rate=0.0, jpeg_quality=20, seed=3)
+    num_train_subjects=1,
+    num_val_subjects=1,
+    num_test_subjects=1,
+    dots_per_recording=1,
+    frames_per_dot=2,
+    stare_dots_per_recording=1,
+    stare_frames_per_dot=2,
+    blink_rate=0.0,
+    face_miss_rate=0.0,
+    motion_blur_rate=0.0,
+    edge_rate=0.0,
+    jpeg_quality=20,
+    seed=3,
+)
 
 
 def main():
-  shutil.rmtree(DUMMY_DIR, ignore_errors=True)
-  summary = synthetic.render_dataset(DUMMY_DIR, CONFIG, progress=False)
-  summary_file = os.path.join(DUMMY_DIR, "synthetic_summary.json")
-  if os.path.exists(summary_file):
-    os.remove(summary_file)  # Not part of the GazeCapture layout.
-  print({split: counts["valid_frames"]
-         for split, counts in summary["splits"].items()})
+    shutil.rmtree(DUMMY_DIR, ignore_errors=True)
+    summary = synthetic.render_dataset(DUMMY_DIR, CONFIG, progress=False)
+    summary_file = os.path.join(DUMMY_DIR, "synthetic_summary.json")
+    if os.path.exists(summary_file):
+        os.remove(summary_file)  # Not part of the GazeCapture layout.
+    print(
+        {split: counts["valid_frames"] for split, counts in summary["splits"].items()}
+    )
 
 
 if __name__ == "__main__":
-  main()
+    main()
