@@ -54,6 +54,7 @@ def main(argv):
             FLAGS.data_dir or config["data_dir"],
             image_size=config["image_size"],
             msd_min_length=FLAGS.msd_min_length or config["msd_min_length"],
+            max_train_examples=config.get("max_train_examples"),
         )
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

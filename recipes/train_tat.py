@@ -44,6 +44,8 @@ flags.DEFINE_float("width_multiplier", _DEFAULTS.width_multiplier,
                    "Scales the channels of every convolution.")
 flags.DEFINE_bool("share_eye_weights", _DEFAULTS.share_eye_weights,
                   "Both eyes go through one branch.")
+flags.DEFINE_float("batch_norm_momentum", _DEFAULTS.batch_norm_momentum,
+                   "Momentum of the batch-norm moving statistics.")
 flags.DEFINE_integer("x_bins", _DEFAULTS.x_bins, "Ordinal bins, horizontal.")
 flags.DEFINE_integer("y_bins", _DEFAULTS.y_bins, "Ordinal bins, vertical.")
 for _name in ("x_low", "x_high", "y_low", "y_high"):

@@ -205,7 +205,8 @@ def make_dataset(
     read_config = tfds.ReadConfig(shuffle_seed=seed, try_autocache=False)
     ds = builder.as_dataset(
         split=_split_name(split),
-        shuffle_files=shuffle,
+        # A fixed file order keeps `max_examples` the same subset every epoch.
+        shuffle_files=shuffle and max_examples is None,
         read_config=read_config,
         decoders={key: tfds.decode.SkipDecoding() for key in IMAGE_KEYS},
     )

@@ -69,6 +69,7 @@ def build_tf_keras_twin(model):
         y_bins=model.y_bins,
         share_eye_weights=False,
         normalize_pixels=False,
+        batch_norm_momentum=model.batch_norm_momentum,
     )
     twin = tf_keras.Model(inputs, outputs, name=f"{model.name}_tf_keras")
     for layer in twin.layers:

@@ -57,6 +57,7 @@ class TrainConfig:
     scheme: str = "tat"
     width_multiplier: float = 1.0
     share_eye_weights: bool = True
+    batch_norm_momentum: float = models.BN_MOMENTUM
     x_bins: int = 133
     y_bins: int = 133
     x_low: float | None = None
@@ -216,6 +217,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
         x_bins=config.x_bins,
         y_bins=config.y_bins,
         share_eye_weights=config.share_eye_weights,
+        batch_norm_momentum=config.batch_norm_momentum,
         x_low=x_low,
         x_bin_size=(x_high - x_low) / (config.x_bins + 1),
         y_low=y_low,
@@ -327,7 +329,8 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
         )
 
     results = evaluate_model(student, config.data_dir, image_size=config.image_size,
-                             msd_min_length=config.msd_min_length)
+                             msd_min_length=config.msd_min_length,
+                             max_train_examples=config.max_train_examples)
     results.update({
         "scheme": config.scheme,
         "dwo": config.dwo,
@@ -340,8 +343,12 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
     return results
 
 
-def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5):
-    """Errors on train, validation and test, per device type, and test MSD."""
+def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
+                   max_train_examples=None):
+    """Errors on train, validation and test, per device type, and test MSD.
+
+    The training error counts the examples the run trained on (the first
+    `max_train_examples` when set)."""
     results = {}
 
     def predict_fn(inputs):
@@ -351,6 +358,7 @@ def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5):
         gaze_true, gaze_pred, metadata = evaluation.predict_split(
             lambda inputs: np.asarray(predict_fn(inputs)), data_dir, split,
             image_size=image_size,
+            max_examples=max_train_examples if split == "train" else None,
         )
         summary = evaluation.summarize(gaze_true, gaze_pred, metadata, prefix=prefix,
                                        msd_min_length=msd_min_length)
