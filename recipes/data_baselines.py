@@ -56,6 +56,9 @@ flags.DEFINE_integer("epochs", 8, "Training epochs of each network.")
 flags.DEFINE_float("width_multiplier", 0.25, "Scales the channels of every convolution.")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_float("learning_rate", 0.002, "Peak learning rate.")
+flags.DEFINE_float("batch_norm_momentum", None,
+                   "Momentum of the batch-norm moving statistics; unset: "
+                   "GazeNet's default.")
 flags.DEFINE_integer("x_bins", 64, "Ordinal bins, horizontal.")
 flags.DEFINE_integer("y_bins", 64, "Ordinal bins, vertical.")
 flags.DEFINE_bool("augment", True, "Photometric augmentation and crop shifts in training.")
@@ -143,6 +146,8 @@ def train_network(predictor, seed, train_labels, data_dir):
         width_multiplier=FLAGS.width_multiplier,
         x_bins=FLAGS.x_bins,
         y_bins=FLAGS.y_bins,
+        **({} if FLAGS.batch_norm_momentum is None
+           else {"batch_norm_momentum": FLAGS.batch_norm_momentum}),
         x_low=x_low,
         x_bin_size=(x_high - x_low) / (FLAGS.x_bins + 1),
         y_low=y_low,
