@@ -352,11 +352,11 @@ def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
     results = {}
 
     def predict_fn(inputs):
-        return model.decode(model(inputs, training=False))
+        return np.asarray(model.decode(model(inputs, training=False)))
 
     for split, prefix in (("train", "train"), ("validation", "val"), ("test", "test")):
         gaze_true, gaze_pred, metadata = evaluation.predict_split(
-            lambda inputs: np.asarray(predict_fn(inputs)), data_dir, split,
+            predict_fn, data_dir, split,
             image_size=image_size,
             max_examples=max_train_examples if split == "train" else None,
         )

@@ -120,7 +120,6 @@ class GazeTrainer(keras.Model):
         if len(weight_lists) != self.active_teachers:
             self.active_teachers = len(weight_lists)
             # The number of teachers is part of the traced step.
-            self.train_function = None
             self.make_train_function(force=True)
 
     def _teacher_probs(self, inputs):
