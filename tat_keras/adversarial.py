@@ -13,7 +13,7 @@ labels, restricted to the center bins of the current prediction
 L-infinity ball of radius `epsilon` around the original input and onto the
 valid pixel range [0, 255].
 
-Readings taken where the paper is ambiguous (see INTERPRETATION.md):
+Readings taken where the paper is ambiguous (see docs/interpretation.md):
 
 - Inputs are float pixels in [0, 255] (the network normalizes them itself),
   so `epsilon = 3` and `step_size = 1` are in pixel units.

@@ -5,7 +5,7 @@ A gaze coordinate in cm is turned into a vector of `num_bins` binary labels
 probability per bin and is trained with the sum over bins of binary
 cross-entropy. Decoding counts the bins whose probability is at least 0.5.
 
-Readings taken where the paper is ambiguous (see INTERPRETATION.md):
+Readings taken where the paper is ambiguous (see docs/interpretation.md):
 
 - Values are shifted by `low`, the lower edge of the label range. Code bin
   `b` (0-based) is 1 when `(b + 1) * bin_size <= value - low`; the paper's

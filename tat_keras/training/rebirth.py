@@ -94,7 +94,7 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
 
 
 def _reset_batch_norm_channels(bn, indices):
-    """Identity batch norm for re-born channels (INTERPRETATION.md, AOI)."""
+    """Identity batch norm for re-born channels (docs/interpretation.md, AOI)."""
     for variable, value in (
         (bn.gamma, 1.0),
         (bn.beta, 0.0),

@@ -5,7 +5,7 @@ a teacher. Teachers are kept as NumPy arrays in host memory and on disk, off
 the training path: only the teacher drawn for the current epoch is loaded
 into a (non-trainable) model that the train step calls.
 
-Readings (INTERPRETATION.md): a teacher is drawn once per epoch; the first
+Readings (docs/interpretation.md): a teacher is drawn once per epoch; the first
 mini-generation has none; a teacher whose validation error is above
 `threshold` times the best teacher's is dropped; `mean` averages the bin
 probabilities of every teacher.
