@@ -1,0 +1,198 @@
+r"""Runs the evidence protocol's suites and writes the report.
+
+Usage:
+
+    # The whole protocol at the benchmark scale (many hours on 2 CPU cores):
+    python recipes/reproduce.py --suite=all --scale=bench --seeds=1,2,3,4 \
+        --data_dir=data/bench/tfds --output_dir=docs/results
+
+    # One table; the Table 5 rows also measure MSD on a stare set rendered
+    # with the geometric nuisances off:
+    python recipes/reproduce.py --suite=table5 --scale=bench --seeds=1,2,3,4 \
+        --clean_stare_data_dir=data/bench_stare_clean/tfds
+
+    # Rewrite the tables and report from the records, training nothing:
+    python recipes/reproduce.py --suite=all --scale=bench --report_only
+
+Suites: learning_curve, table1, table2, table3, table4, width, table5, all
+(`tat_keras/reproduction.py` defines their rows and the decision rule).
+Scales: smoke (a tiny run of everything, for tests), bench (the bench
+synthetic set at the paper's shape: 36 epochs, one-eighth width), paper
+(GazeCapture at the paper's settings, for accelerators).
+
+Each run trains in `--work_dir/<scale>/<run>/seed<N>` (models, checkpoints,
+logs: not committed). When it finishes, its small records (metrics.json,
+history.json, generations.json, config.json) are copied to
+`--output_dir/runs/<scale>/<run>/seed<N>/` and the tables and report are
+rewritten, so the records can be committed run by run. A finished run is
+skipped; an interrupted one resumes from its last checkpoint, so rerunning
+the same command continues the suite.
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from tat_keras import reproduction  # noqa: E402
+
+flags.DEFINE_enum("suite", "all", list(reproduction.SUITE_NAMES), "Which runs to train.")
+flags.DEFINE_enum("scale", "bench", list(reproduction.SCALES), "Scale of every run.")
+flags.DEFINE_list("seeds", ["1", "2", "3", "4"],
+                  "Seeds; rows that need fewer take the first ones.")
+flags.DEFINE_string("data_dir", None,
+                    "Prepared data; unset: data/bench/tfds (bench) or "
+                    "data/gazecapture/tfds (paper). Required for smoke.")
+flags.DEFINE_string("clean_stare_data_dir", None,
+                    "Prepared stare set rendered with the geometric nuisances off; "
+                    "when set, Table 5 runs also report its test MSD.")
+flags.DEFINE_string("output_dir", "docs/results", "Records, tables, figures, report.")
+flags.DEFINE_string("work_dir", "runs/reproduce", "Models and checkpoints of the runs.")
+flags.DEFINE_integer("max_runs", None, "Train at most this many runs, then report.")
+flags.DEFINE_bool("report_only", False, "Train nothing; rewrite tables and report.")
+flags.DEFINE_bool("dry_run", False, "List the runs still to train and stop.")
+FLAGS = flags.FLAGS
+
+
+def _seeds(values):
+    try:
+        seeds = [int(v) for v in values]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers. Received: {values}") from None
+    if not seeds:
+        raise app.UsageError("--seeds must name at least one seed.")
+    return seeds
+
+
+def _data_dir():
+    data_dir = FLAGS.data_dir or reproduction.DEFAULT_DATA_DIRS.get(FLAGS.scale)
+    if data_dir is None:
+        raise app.UsageError(f"--data_dir is required at --scale={FLAGS.scale}.")
+    return data_dir
+
+
+def _clean_msd(model_dir, config):
+    """Test MSD of the run's model on the nuisance-free stare set."""
+    import keras
+
+    from tat_keras import evaluation
+
+    model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+    true, pred, metadata = evaluation.predict_split(
+        lambda x: model.decode(model(x, training=False)),
+        FLAGS.clean_stare_data_dir, "test", image_size=config.image_size)
+    summary = evaluation.summarize(true, pred, metadata, prefix="clean_test",
+                                   msd_min_length=config.msd_min_length)
+    return summary["clean_test_msd_cm"]
+
+
+def _train(spec, data_dir):
+    """Trains (or resumes) one run; returns its model_dir."""
+    import keras
+
+    from tat_keras import reporting
+    from tat_keras.training import TrainConfig
+    from tat_keras.training import train
+
+    model_dir = os.path.join(FLAGS.work_dir, FLAGS.scale, spec.run, f"seed{spec.seed}")
+    config = TrainConfig(data_dir=data_dir, **spec.settings)
+    metrics_path = os.path.join(model_dir, "metrics.json")
+    if not os.path.exists(metrics_path):
+        keras.backend.clear_session()
+        train(config, model_dir, verbose=2)
+    if FLAGS.clean_stare_data_dir and spec.table == "table5":
+        import json
+
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        if metrics.get("clean_test_msd_cm") is None:
+            metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved())
+            reporting.write_json(metrics_path, metrics)
+    return model_dir
+
+
+def _keep_records(model_dir, spec):
+    target = reproduction.record_dir(FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed)
+    os.makedirs(target, exist_ok=True)
+    # metrics.json last: its presence marks the records complete.
+    for name in sorted(reproduction.RECORD_FILES, key=lambda n: n == "metrics.json"):
+        source = os.path.join(model_dir, name)
+        if os.path.exists(source):
+            shutil.copyfile(source, os.path.join(target, name))
+
+
+def _jitter_figure(data_dir, seeds):
+    """Fig. 1(b) from the first seed's baseline and DwO models, when both exist."""
+    runs = [os.path.join(FLAGS.work_dir, FLAGS.scale, run, f"seed{seeds[0]}")
+            for run in ("standard", "standard-dwo")]
+    if not all(os.path.exists(os.path.join(r, "model.keras")) for r in runs):
+        return
+    prefix = "" if FLAGS.scale == "bench" else f"{FLAGS.scale}_"
+    output = os.path.join(FLAGS.output_dir, f"{prefix}fig1b_jitter.png")
+    if os.path.exists(output):
+        return
+    subprocess.run([sys.executable, os.path.join(REPO_ROOT, "recipes", "plot_jitter.py"),
+                    f"--baseline_dir={runs[0]}", f"--dwo_dir={runs[1]}",
+                    f"--data_dir={data_dir}", f"--output={output}"], check=False)
+
+
+def _report(seeds, command):
+    summary = reproduction.write_report(FLAGS.output_dir, FLAGS.scale, seeds, [command])
+    finished, planned = summary["runs"]
+    print(f"Report: {os.path.join(FLAGS.output_dir, 'report.md')} "
+          f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    seeds = _seeds(FLAGS.seeds)
+    data_dir = _data_dir()
+    command = shlex.join(["python", "recipes/reproduce.py"] + sys.argv[1:])
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds)
+    runs = reproduction.unique_runs(specs)
+    todo = [s for s in runs if reproduction.load_run(
+        FLAGS.output_dir, FLAGS.scale, s.run, s.seed) is None]
+    if FLAGS.max_runs is not None:
+        todo = todo[:FLAGS.max_runs]
+    print(f"{FLAGS.suite} at {FLAGS.scale} scale: {len(runs)} runs, "
+          f"{len(runs) - len(todo)} finished or left for later, {len(todo)} to train.",
+          flush=True)
+    if FLAGS.dry_run:
+        for spec in todo:
+            print(f"  {spec.table:14s} {spec.row:26s} seed {spec.seed}  ({spec.run})")
+        return 0
+    if not FLAGS.report_only:
+        started, durations = time.time(), []
+        for index, spec in enumerate(todo):
+            left = (f", about {sum(durations) / len(durations) * (len(todo) - index) / 60:.0f} "
+                    "min left" if durations else "")
+            print(f"[{index + 1}/{len(todo)}] {spec.table} {spec.row} seed {spec.seed} "
+                  f"({spec.run}); elapsed {(time.time() - started) / 60:.1f} min{left}",
+                  flush=True)
+            run_started = time.time()
+            try:
+                model_dir = _train(spec, data_dir)
+            except (FileNotFoundError, FileExistsError, ValueError,
+                    FloatingPointError) as error:
+                print(f"error in {spec.run} seed {spec.seed}: {error}", file=sys.stderr)
+                return 1
+            durations.append(time.time() - run_started)
+            _keep_records(model_dir, spec)
+            _report(seeds, command)
+        _jitter_figure(data_dir, seeds)
+    _report(seeds, command)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,687 @@
+"""The evidence protocol: which runs each table needs, and the report.
+
+The protocol (fixed before any run; `docs/results/README.md` states it):
+
+1. Learning curve: standard training for 36 epochs, validation error after
+   every epoch. If it still falls at the end (the slope of the last quarter
+   of epochs has a 95% interval below zero) the scale does not over-fit and
+   TAT's premise is not met there.
+2. Table 1 at equal epochs: standard (one cosine), SD, TAT and an
+   iTracker-style regression baseline, paired seeds.
+3. Tables 2-4: teacher, pruning and re-initialization variants of TAT, with
+   the test error after every mini-generation.
+4. Width: standard against TAT at quarter and half width.
+5. Table 5: baseline against DwO (8 center bins, T=1, 90% original), and two
+   sensitivity rows (T=3; epsilon 8 with step 2).
+6. Decision: TAT is reproduced when the paired differences of test error
+   against standard and against SD both have a 95% t-interval below zero;
+   DwO when the paired MSD difference does, at an error cost of at most 3%.
+
+A row names the overrides of the scale's training settings it trains with
+and a `run` id: rows of different tables with the same settings share the
+run (TAT with random teacher, CSP and AOI is one run, listed in Tables 1-4).
+The settings are plain dicts, so this module imports neither TensorFlow nor
+Keras; the recipe turns them into a `TrainConfig`.
+
+Example:
+
+>>> specs = plan("table1", "bench", seeds=[1, 2, 3, 4])
+>>> sorted({s.row for s in specs})
+['itracker', 'sd', 'standard', 'tat']
+>>> len({(s.run, s.seed) for s in plan("all", "bench", seeds=[1, 2, 3, 4])})
+50
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+from tat_keras import reporting
+
+# Training settings of each scale (TrainConfig fields), before a row's own.
+SCALES = {
+    # A few steps on a tiny prepared set, to test the suite end to end.
+    "smoke": {
+        "width_multiplier": 0.125, "x_bins": 16, "y_bins": 16, "batch_size": 16,
+        "learning_rate": 2e-3, "mini_generations": 2, "epochs_per_generation": 1,
+        "warmup_epochs": 1, "max_train_examples": 64, "dwo_center_bins": 4,
+    },
+    # The bench synthetic set at the paper's shape: K=5, L=7, one warm-up
+    # epoch (36 epochs), one-eighth width.
+    "bench": {
+        "width_multiplier": 0.125, "x_bins": 64, "y_bins": 64, "batch_size": 32,
+        "learning_rate": 2e-3, "mini_generations": 5, "epochs_per_generation": 7,
+        "warmup_epochs": 1, "max_train_examples": 4000,
+    },
+    # GazeCapture at the paper's settings (Sec. 4.1): for accelerators.
+    "paper": {
+        "width_multiplier": 1.0, "x_bins": 133, "y_bins": 133, "batch_size": 64,
+        "learning_rate": 1e-3, "mini_generations": 5, "epochs_per_generation": 7,
+        "warmup_epochs": 1, "max_train_examples": None,
+    },
+}
+DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "paper": "data/gazecapture/tfds"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of a table.
+
+    Args:
+        name: str. The row's label.
+        run: str. Run id; rows with equal settings share it.
+        overrides: dict. TrainConfig fields this row sets.
+        max_seeds: int or None. Seeds this row needs at most (None: all).
+        paper: dict or None. The paper's numbers for this row, shown in a
+            column of their own.
+    """
+
+    name: str
+    run: str
+    overrides: dict
+    max_seeds: int | None = None
+    paper: dict | None = None
+
+
+_STANDARD = {"scheme": "standard"}
+_TAT = {"scheme": "tat"}
+_DWO = {"dwo": True, "dwo_center_bins": 8, "dwo_steps": 1, "dwo_epsilon": 3.0,
+        "dwo_step": 1.0, "dwo_original_fraction": 0.9}
+
+SUITES = {
+    "learning_curve": [Row("standard", "standard", _STANDARD)],
+    "table1": [
+        Row("standard", "standard", _STANDARD),
+        Row("itracker", "itracker", {"scheme": "standard", "head": "regression"},
+            paper={"total": 2.05, "phone": 1.86, "tablet": 2.81}),
+        Row("sd", "sd", {"scheme": "sd"},
+            paper={"total": 1.97, "phone": 1.81, "tablet": 2.61}),
+        Row("tat", "tat", _TAT, paper={"total": 1.95, "phone": 1.77, "tablet": 2.66}),
+    ],
+    "table2": [
+        Row("finetune (none)", "tat-teacher_none", {**_TAT, "teacher": "none"}, 2,
+            paper={"mg": [1.81, 1.80, 1.78, 1.79, 1.79]}),
+        Row("last", "tat-teacher_last", {**_TAT, "teacher": "last"}, 2,
+            paper={"mg": [1.80, 1.77, 1.76, 1.75, 1.77]}),
+        Row("mean", "tat-teacher_mean", {**_TAT, "teacher": "mean"}, 2,
+            paper={"mg": [1.80, 1.77, 1.76, 1.75, 1.75]}),
+        Row("best", "tat-teacher_best", {**_TAT, "teacher": "best"}, 2,
+            paper={"mg": [1.79, 1.77, 1.77, 1.76, 1.77]}),
+        Row("random", "tat", _TAT, 2, paper={"mg": [1.79, 1.77, 1.75, 1.74, 1.73]}),
+    ],
+    "table3": [
+        Row("repr", "tat-pruning_repr", {**_TAT, "pruning": "repr"}, 2,
+            paper={"mg": [1.80, 1.78, 1.77, 1.78, 1.77]}),
+        Row("scratch", "tat-pruning_scratch", {**_TAT, "pruning": "scratch"}, 2,
+            paper={"mg": [1.79, 1.82, 1.80, 1.80, 1.80]}),
+        Row("none", "tat-pruning_none", {**_TAT, "pruning": "none"}, 2),
+        Row("csp", "tat", _TAT, 2, paper={"mg": [1.79, 1.77, 1.75, 1.74, 1.73]}),
+    ],
+    "table4": [
+        Row("orthogonal", "tat-reinit_orthogonal", {**_TAT, "reinit": "orthogonal"}, 2,
+            paper={"mg": [1.79, None, None, None, None]}),
+        Row("uniform", "tat-reinit_uniform", {**_TAT, "reinit": "uniform"}, 2,
+            paper={"mg": [1.81, 1.77, 1.78, 1.77, 1.77]}),
+        Row("aoi", "tat", _TAT, 2, paper={"mg": [1.79, 1.77, 1.75, 1.74, 1.73]}),
+    ],
+    "width": [
+        Row("standard, width 1/4", "standard-width0.25",
+            {**_STANDARD, "width_multiplier": 0.25}, 2),
+        Row("tat, width 1/4", "tat-width0.25", {**_TAT, "width_multiplier": 0.25}, 2),
+        Row("standard, width 1/2", "standard-width0.5",
+            {**_STANDARD, "width_multiplier": 0.5}, 2),
+        Row("tat, width 1/2", "tat-width0.5", {**_TAT, "width_multiplier": 0.5}, 2),
+    ],
+    "table5": [
+        Row("baseline", "standard", _STANDARD, paper={"error": 1.15, "msd": 0.42}),
+        Row("dwo (8 bins, T=1, 90%)", "standard-dwo", {**_STANDARD, **_DWO},
+            paper={"error": 1.18, "msd": 0.34}),
+        Row("dwo, T=3", "standard-dwo_t3", {**_STANDARD, **_DWO, "dwo_steps": 3}, 2,
+            paper={"error": 1.28, "msd": 0.29}),
+        Row("dwo, epsilon 8, step 2", "standard-dwo_eps8",
+            {**_STANDARD, **_DWO, "dwo_epsilon": 8.0, "dwo_step": 2.0}, 2),
+    ],
+}
+SUITE_NAMES = tuple(SUITES) + ("all",)
+# Tables whose rows are compared after every mini-generation.
+GENERATION_TABLES = ("table2", "table3", "table4")
+MAX_ERROR_COST = 0.03  # DwO's largest relative error cost (decision rule).
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One run of one row: `settings` are the TrainConfig fields to set."""
+
+    table: str
+    row: str
+    run: str
+    seed: int
+    settings: dict
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}. Received: {name}={value!r}")
+
+
+def plan(suite, scale, seeds):
+    """The runs of a suite, in the order to train them.
+
+    Seed-major (every row's first seed before any second seed), so that an
+    interrupted suite has the widest table it can.
+
+    Args:
+        suite: str. A name of `SUITES`, or "all".
+        scale: str. A name of `SCALES`.
+        seeds: list of int. Rows with `max_seeds` take the first ones.
+
+    Returns:
+        list of `RunSpec` (a run shared by several rows appears once per row).
+    """
+    _check_choice("suite", suite, SUITE_NAMES)
+    _check_choice("scale", scale, SCALES)
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise ValueError("seeds must name at least one seed. Received: seeds=[]")
+    tables = list(SUITES) if suite == "all" else [suite]
+    specs = []
+    for index, seed in enumerate(seeds):
+        for table in tables:
+            for row in SUITES[table]:
+                if row.max_seeds is not None and index >= row.max_seeds:
+                    continue
+                settings = {**SCALES[scale], **row.overrides, "seed": seed}
+                specs.append(RunSpec(table, row.name, row.run, seed, settings))
+    return specs
+
+
+def unique_runs(specs):
+    """One spec per `(run, seed)`, first occurrence kept, order kept."""
+    seen, runs = set(), []
+    for spec in specs:
+        if (spec.run, spec.seed) not in seen:
+            seen.add((spec.run, spec.seed))
+            runs.append(spec)
+    return runs
+
+
+def record_dir(results_dir, scale, run, seed):
+    """Where the small JSON records of a run are kept (committed)."""
+    return os.path.join(results_dir, "runs", scale, run, f"seed{seed}")
+
+
+RECORD_FILES = ("metrics.json", "history.json", "generations.json", "config.json")
+
+
+def _load_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_run(results_dir, scale, run, seed):
+    """The records of a finished run (`metrics`, `history`, `generations`,
+    `config`), or None when it has no `metrics.json` yet."""
+    directory = record_dir(results_dir, scale, run, seed)
+    metrics = _load_json(os.path.join(directory, "metrics.json"))
+    if metrics is None:
+        return None
+    return {
+        "metrics": metrics,
+        "history": _load_json(os.path.join(directory, "history.json")) or [],
+        "generations": (_load_json(os.path.join(directory, "generations.json"))
+                        or {}).get("generations", []),
+        "config": _load_json(os.path.join(directory, "config.json")) or {},
+    }
+
+
+CSV_COLUMNS = (
+    "table", "row", "run", "seed", "epochs", "width", "train_error_cm",
+    "val_error_cm", "test_error_cm", "test_error_cm_phone", "test_error_cm_tablet",
+    "test_msd_cm", "clean_test_msd_cm", "train_seconds", "generation_test_error_cm",
+)
+
+
+def run_record(spec, run):
+    """One CSV line of a finished run."""
+    metrics = run["metrics"]
+    generations = run["generations"]
+    return {
+        "table": spec.table, "row": spec.row, "run": spec.run, "seed": spec.seed,
+        "epochs": metrics.get("epochs"),
+        "width": run["config"].get("width_multiplier",
+                                   spec.settings.get("width_multiplier")),
+        **{key: metrics.get(key) for key in CSV_COLUMNS[6:14]},
+        "generation_test_error_cm": [g.get("test_error_cm") for g in generations],
+    }
+
+
+def collect(specs, results_dir, scale):
+    """CSV records of the finished runs among `specs`."""
+    records = []
+    for spec in specs:
+        run = load_run(results_dir, scale, spec.run, spec.seed)
+        if run is not None:
+            records.append(run_record(spec, run))
+    return records
+
+
+def _by_row(records, key):
+    """{row: {seed: value}} for one column."""
+    rows = {}
+    for record in records:
+        rows.setdefault(record["row"], {})[record["seed"]] = record.get(key)
+    return rows
+
+
+def _summary_cell(values):
+    summary = reporting.summarize(values)
+    text = reporting.format_mean_std(summary)
+    return text if summary.count == 0 else f"{text} ({summary.count})"
+
+
+def _difference_line(what, key, records, treatment, control):
+    rows = _by_row(records, key)
+    difference = reporting.paired_difference(rows.get(treatment, {}),
+                                             rows.get(control, {}))
+    return difference, (f"- {what}: {treatment} − {control}, paired over seeds "
+                        f"{difference.seeds or '–'}: "
+                        f"{reporting.format_interval(difference.interval)} cm "
+                        "(mean [95% interval])")
+
+
+def table_markdown(table, records, scale):
+    """The Markdown of one table from its CSV records (see `collect`)."""
+    rows = SUITES[table]
+    lines = [f"# {TITLES[table]}", "", f"Scale: `{scale}`. Mean ± sample standard "
+             "deviation over seeds (number of seeds in brackets), in cm.", ""]
+    paper_note = ("The paper's column holds the paper's own figures on its own "
+                  "data (GazeCapture; Table 5: its GazeCN and GazeStare sets), "
+                  "for orientation only: they are not results of this project.")
+    if table in GENERATION_TABLES:
+        generations = max([len(r["generation_test_error_cm"]) for r in records
+                           if r["table"] == table] + [SCALES[scale]["mini_generations"]])
+        headers = (["row"] + [f"MG.{g}" for g in range(generations)]
+                   + ["test error", "paper MG.0-4"])
+        body = []
+        for row in rows:
+            mine = [r for r in records if r["table"] == table and r["row"] == row.name]
+            cells = [row.name]
+            for g in range(generations):
+                cells.append(_summary_cell(
+                    [r["generation_test_error_cm"][g] if g < len(
+                        r["generation_test_error_cm"]) else None for r in mine]))
+            cells.append(_summary_cell([r["test_error_cm"] for r in mine]))
+            paper = (row.paper or {}).get("mg")
+            cells.append(" / ".join("N/A" if v is None else f"{v:.2f}" for v in paper)
+                         if paper else "–")
+            body.append(cells)
+        lines += [reporting.markdown_table(headers, body), "", paper_note]
+        return "\n".join(lines) + "\n"
+
+    mine = [r for r in records if r["table"] == table]
+    headers = ["row", "train error", "val error", "test error", "phone", "tablet",
+               "test MSD"]
+    if table == "table5":
+        headers.append("MSD, sensor noise only")
+    headers += ["train s", "paper"]
+    body = []
+    for row in rows:
+        chosen = [r for r in mine if r["row"] == row.name]
+        cells = [row.name] + [_summary_cell([r[k] for r in chosen]) for k in (
+            "train_error_cm", "val_error_cm", "test_error_cm", "test_error_cm_phone",
+            "test_error_cm_tablet", "test_msd_cm")]
+        if table == "table5":
+            cells.append(_summary_cell([r["clean_test_msd_cm"] for r in chosen]))
+        seconds = reporting.summarize([r["train_seconds"] for r in chosen])
+        cells.append(reporting.format_number(seconds.mean, 0))
+        cells.append(", ".join(f"{k} {v}" for k, v in (row.paper or {}).items()) or "–")
+        body.append(cells)
+    lines += [reporting.markdown_table(headers, body), ""]
+    if table == "table1":
+        lines += ["Paired differences of test error:", ""]
+        for control in ("standard", "sd", "itracker"):
+            lines.append(_difference_line("test error", "test_error_cm", mine, "tat",
+                                          control)[1])
+        lines.append("")
+    if table == "table5":
+        lines += ["Paired differences:", ""]
+        for row in rows[1:]:
+            lines.append(_difference_line("test MSD", "test_msd_cm", mine, row.name,
+                                          "baseline")[1])
+            lines.append(_difference_line("test error", "test_error_cm", mine,
+                                          row.name, "baseline")[1])
+        lines.append("")
+    if table == "width":
+        lines += ["Paired differences of test error:", ""]
+        for width in ("1/4", "1/2"):
+            lines.append(_difference_line("test error", "test_error_cm", mine,
+                                          f"tat, width {width}",
+                                          f"standard, width {width}")[1])
+        lines.append("")
+    lines.append(paper_note)
+    return "\n".join(lines) + "\n"
+
+
+TITLES = {
+    "learning_curve": "Learning curve of standard training",
+    "table1": "Table 1: standard, iTracker-style regression, SD and TAT at equal epochs",
+    "table2": "Table 2: teachers (test error after every mini-generation)",
+    "table3": "Table 3: pruning methods (test error after every mini-generation)",
+    "table4": "Table 4: re-initialization methods (test error after every mini-generation)",
+    "width": "Width: standard against TAT at quarter and half width",
+    "table5": "Table 5: DwO against the baseline",
+}
+
+
+def decide_tat(records):
+    """The decision for TAT from Table 1's records: (reproduced, sentence)."""
+    mine = [r for r in records if r["table"] == "table1"]
+    against = {}
+    for control in ("standard", "sd"):
+        against[control] = _difference_line("", "test_error_cm", mine, "tat",
+                                            control)[0]
+    counts = [len(d.seeds) for d in against.values()]
+    if min(counts) < 2:
+        return None, (f"TAT: undecided, paired seeds against standard and SD: "
+                      f"{counts[0]} and {counts[1]} (at least 2 needed, 4 planned).")
+    reproduced = all(d.interval.below_zero for d in against.values())
+    detail = "; ".join(
+        f"against {name}: {reporting.format_interval(d.interval)} cm over {len(d.seeds)} seeds"
+        for name, d in against.items())
+    verdict = "reproduced" if reproduced else "not reproduced at this scale"
+    return reproduced, f"TAT: {verdict} (paired test-error difference, 95% interval, {detail})."
+
+
+def decide_dwo(records):
+    """The decision for DwO from Table 5's records: (reproduced, sentence)."""
+    mine = [r for r in records if r["table"] == "table5"]
+    treatment = SUITES["table5"][1].name
+    msd = _difference_line("", "test_msd_cm", mine, treatment, "baseline")[0]
+    error = _difference_line("", "test_error_cm", mine, treatment, "baseline")[0]
+    if len(msd.seeds) < 2:
+        return None, (f"DwO: undecided, {len(msd.seeds)} paired seeds "
+                      "(at least 2 needed, 4 planned).")
+    baseline = reporting.summarize([r["test_error_cm"] for r in mine
+                                    if r["row"] == "baseline" and r["seed"] in error.seeds])
+    cost = error.interval.mean / baseline.mean if baseline.count else math.nan
+    reproduced = msd.interval.below_zero and cost <= MAX_ERROR_COST
+    verdict = "reproduced" if reproduced else "not reproduced at this scale"
+    return reproduced, (
+        f"DwO: {verdict} (paired MSD difference {reporting.format_interval(msd.interval)} cm, "
+        f"error cost {100 * cost:+.1f}% against at most {100 * MAX_ERROR_COST:.0f}%, "
+        f"{len(msd.seeds)} seeds).")
+
+
+def learning_curve(runs):
+    """Mean train and validation error per epoch over seeds, and whether the
+    validation error still falls at the end.
+
+    Args:
+        runs: list of histories (lists of per-epoch dicts with `error_cm` and
+            `val_error_cm`).
+
+    Returns:
+        dict: `train` and `val` (per epoch means), `best_epoch` (1-based),
+        `slope` (cm per epoch over the last quarter of epochs, at least 3)
+        with its 95% interval `slope_low`, `slope_high`, and `still_falling`.
+    """
+    histories = [h for h in runs if h]
+    if not histories:
+        return None
+    epochs = min(len(h) for h in histories)
+    train = np.array([[h[e]["error_cm"] for e in range(epochs)] for h in histories])
+    val = np.array([[h[e].get("val_error_cm", np.nan) for e in range(epochs)]
+                    for h in histories], dtype=float)
+    val_mean = np.nanmean(val, axis=0)
+    tail = max(3, epochs // 4)
+    x = np.arange(epochs - tail, epochs, dtype=float)
+    y = val_mean[-tail:]
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    from scipy import stats
+
+    if tail > 2:
+        stderr = math.sqrt(float(residual @ residual) / (tail - 2)
+                           / float(((x - x.mean()) ** 2).sum()))
+        half = float(stats.t.ppf(0.975, tail - 2)) * stderr
+    else:
+        half = math.nan
+    return {
+        "epochs": epochs, "seeds": len(histories),
+        "train": train.mean(axis=0).tolist(), "val": val_mean.tolist(),
+        "best_epoch": int(np.nanargmin(val_mean)) + 1,
+        "best_val_error_cm": float(np.nanmin(val_mean)),
+        "final_train_error_cm": float(train.mean(axis=0)[-1]),
+        "final_val_error_cm": float(val_mean[-1]),
+        "slope": float(slope), "slope_low": float(slope - half),
+        "slope_high": float(slope + half),
+        "still_falling": bool(math.isfinite(half) and slope + half < 0),
+    }
+
+
+# Figures -------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
+
+
+def plot_learning_curve(curve, path, title="Standard training"):
+    """Train and validation error per epoch (mean over seeds), best epoch marked."""
+    pyplot = _pyplot()
+    figure, axis = pyplot.subplots(figsize=(6, 4))
+    epochs = np.arange(1, curve["epochs"] + 1)
+    axis.plot(epochs, curve["train"], label="train")
+    axis.plot(epochs, curve["val"], label="validation")
+    axis.axvline(curve["best_epoch"], color="grey", linestyle=":",
+                 label=f"best validation (epoch {curve['best_epoch']})")
+    axis.set(xlabel="epoch", ylabel="error (cm)",
+             title=f"{title}, mean of {curve['seeds']} seed(s)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def plot_schemes(histories, boundaries, path):
+    """The paper's Fig. 1(a): train and validation error per epoch for several
+    schemes, re-births marked.
+
+    Args:
+        histories: dict label -> history (list of per-epoch dicts).
+        boundaries: list of int. Epochs after which a mini-generation ends.
+        path: str. PNG file.
+    """
+    pyplot = _pyplot()
+    figure, axis = pyplot.subplots(figsize=(7, 4))
+    for index, (label, history) in enumerate(histories.items()):
+        epochs = np.arange(1, len(history) + 1)
+        color = f"C{index}"
+        axis.plot(epochs, [h["error_cm"] for h in history], color=color,
+                  linestyle="--", label=f"{label} train")
+        axis.plot(epochs, [h.get("val_error_cm") for h in history], color=color,
+                  label=f"{label} validation")
+    for boundary in boundaries:
+        axis.axvline(boundary + 0.5, color="grey", linewidth=0.8, linestyle=":")
+    axis.set(xlabel="epoch", ylabel="error (cm)",
+             title="Train and validation error (dotted: re-births)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def plot_generation_errors(records, path):
+    """Test error after every mini-generation, one panel per table 2-4."""
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(1, len(GENERATION_TABLES), figsize=(13, 4),
+                                   sharey=True)
+    for axis, table in zip(axes, GENERATION_TABLES):
+        for row in SUITES[table]:
+            mine = [r["generation_test_error_cm"] for r in records
+                    if r["table"] == table and r["row"] == row.name]
+            if not mine:
+                continue
+            length = max(len(m) for m in mine)
+            means = [reporting.summarize([m[g] if g < len(m) else None for m in mine]).mean
+                     for g in range(length)]
+            axis.plot(range(length), means, marker="o", label=f"{row.name} ({len(mine)})")
+        axis.set(title=TITLES[table].split(":")[0], xlabel="mini-generation")
+        axis.legend(fontsize=8)
+    axes[0].set_ylabel("test error (cm)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def plot_norm_ranges(rebirths, layers, path):
+    """The paper's Fig. 3: L2-norm ranges of pruned and re-born filters.
+
+    Args:
+        rebirths: dict method -> the `rebirth` entry of the first
+            mini-generation of a run (per layer: `pruned_norm_min/max`,
+            `new_norm_min/max`).
+        layers: list of str. Layers to show, one panel each.
+        path: str. PNG file.
+    """
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(1, len(layers), figsize=(6 * len(layers), 3))
+    axes = np.atleast_1d(axes)
+    for axis, layer in zip(axes, layers):
+        labels = []
+        for index, (method, rebirth) in enumerate(rebirths.items()):
+            info = rebirth.get(layer) or {}
+            for offset, (kind, color) in enumerate((("pruned", "C0"), ("new", "C1"))):
+                low, high = info.get(f"{kind}_norm_min"), info.get(f"{kind}_norm_max")
+                if low is None or high is None:
+                    continue
+                y = 2 * index + offset
+                axis.plot([low, high], [y, y], color=color, linewidth=6,
+                          solid_capstyle="butt")
+            labels += [f"{method}: pruned", f"{method}: re-born"]
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set(title=layer, xlabel="L2 norm of the filter")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+# The report ----------------------------------------------------------------
+
+FIRST_AND_LAST_CONVOLUTION = ("face_conv11", "face_conv52")
+
+
+def write_report(results_dir, scale, seeds, commands):
+    """Writes every table (`tableN.md`, `tableN.csv`), the learning curve
+    (`learning_curve.json`), the figures and `report.md` from the records
+    under `results_dir/runs/<scale>/`; runs not finished yet are left out.
+
+    Args:
+        results_dir: str. Folder of the report (e.g. `docs/results`).
+        scale: str. A name of `SCALES`.
+        seeds: list of int. The seeds of the plan.
+        commands: list of str. The commands that produced the runs, shown
+            in the report.
+
+    Returns:
+        dict: `runs` (finished, planned), `tat` and `dwo` decisions.
+    """
+    specs = plan("all", scale, seeds)
+    records = collect(specs, results_dir, scale)
+    prefix = "" if scale == "bench" else f"{scale}_"
+    out = lambda name: os.path.join(results_dir, prefix + name)  # noqa: E731
+    for table in SUITES:
+        if table == "learning_curve":
+            continue
+        mine = [r for r in records if r["table"] == table]
+        with open(out(f"{table}.md"), "w") as f:
+            f.write(table_markdown(table, records, scale))
+        reporting.write_csv(out(f"{table}.csv"), mine, CSV_COLUMNS)
+
+    def histories(run):
+        return [h for h in (load_run(results_dir, scale, run, s) for s in seeds) if h]
+
+    figures = []
+    curve = learning_curve([h["history"] for h in histories("standard")])
+    if curve:
+        reporting.write_json(out("learning_curve.json"), curve)
+        plot_learning_curve(curve, out("learning_curve.png"))
+        figures.append(("Learning curve of standard training", "learning_curve.png"))
+    first = {label: load_run(results_dir, scale, run, seeds[0])
+             for label, run in (("standard", "standard"), ("TAT", "tat"))}
+    if all(first.values()):
+        epochs = [SCALES[scale]["warmup_epochs"] + SCALES[scale]["epochs_per_generation"]]
+        epochs += [SCALES[scale]["epochs_per_generation"]] * (
+            SCALES[scale]["mini_generations"] - 1)
+        plot_schemes({k: v["history"] for k, v in first.items()},
+                     list(np.cumsum(epochs)[:-1]), out("fig1a_curves.png"))
+        figures.append((f"Fig. 1(a): standard against TAT, seed {seeds[0]}",
+                        "fig1a_curves.png"))
+    if any(r["table"] in GENERATION_TABLES for r in records):
+        plot_generation_errors(records, out("generation_errors.png"))
+        figures.append(("Tables 2-4: test error after every mini-generation",
+                        "generation_errors.png"))
+    rebirths = {}
+    for method, run in (("aoi", "tat"), ("orthogonal", "tat-reinit_orthogonal"),
+                        ("uniform", "tat-reinit_uniform")):
+        loaded = load_run(results_dir, scale, run, seeds[0])
+        if loaded and loaded["generations"] and loaded["generations"][0].get("rebirth"):
+            rebirths[method] = loaded["generations"][0]["rebirth"]
+    if rebirths:
+        plot_norm_ranges(rebirths, FIRST_AND_LAST_CONVOLUTION, out("fig3_norms.png"))
+        figures.append(("Fig. 3: norm ranges of pruned and re-born filters, first "
+                        "re-birth", "fig3_norms.png"))
+    if os.path.exists(out("fig1b_jitter.png")):
+        figures.append(("Fig. 1(b): stare predictions, baseline against DwO",
+                        "fig1b_jitter.png"))
+
+    tat, tat_sentence = decide_tat(records)
+    dwo, dwo_sentence = decide_dwo(records)
+    finished = len({(r["run"], r["seed"]) for r in records})
+    planned = len(unique_runs(specs))
+    lines = [
+        f"# Reproduction report ({scale} scale)", "",
+        f"{finished} of {planned} planned runs finished (seeds {seeds}).", "",
+        "## Decisions", "", f"- {tat_sentence}", f"- {dwo_sentence}", "",
+        "Decision rule (fixed before any run): TAT is reproduced when the paired "
+        "test-error differences against standard training and against SD both "
+        "have a 95% t-interval below zero; DwO when the paired MSD difference "
+        f"does, at a relative error cost of at most {100 * MAX_ERROR_COST:.0f}%.", "",
+    ]
+    if curve:
+        lines += [
+            "## Learning curve", "",
+            f"Standard training, {curve['epochs']} epochs, {curve['seeds']} seed(s): "
+            f"best validation error {curve['best_val_error_cm']:.3f} cm at epoch "
+            f"{curve['best_epoch']}; at the end train {curve['final_train_error_cm']:.3f} "
+            f"and validation {curve['final_val_error_cm']:.3f} cm. Slope of the "
+            f"validation error over the last quarter of epochs: "
+            f"{curve['slope']:+.4f} cm/epoch [{curve['slope_low']:+.4f}, "
+            f"{curve['slope_high']:+.4f}]: "
+            + ("still falling, so this scale does not over-fit and TAT's premise "
+               "is not met." if curve["still_falling"] else
+               "no longer falling, so this scale over-fits, as TAT's premise needs."),
+            "",
+        ]
+    lines += ["## Tables", ""]
+    for table in SUITES:
+        if table != "learning_curve":
+            lines.append(f"- [{TITLES[table]}]({prefix}{table}.md) "
+                         f"([CSV]({prefix}{table}.csv))")
+    lines += ["", "## Figures", ""]
+    for title, name in figures:
+        lines += [f"### {title}", "", f"![{title}]({prefix}{name})", ""]
+    lines += ["## Commands", "", "```bash", *commands, "```", ""]
+    with open(out("report.md"), "w") as f:
+        f.write("\n".join(lines))
+    return {"runs": (finished, planned), "tat": tat, "dwo": dwo}

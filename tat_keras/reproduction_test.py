@@ -1,0 +1,150 @@
+"""Tests of the protocol's plan, tables, decisions and report."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tat_keras import reproduction
+
+
+def test_plan_is_seed_major_and_limits_seeds():
+    specs = reproduction.plan("table2", "bench", seeds=[3, 1, 2])
+    assert [s.seed for s in specs] == [3] * 5 + [1] * 5  # two seeds at most
+    first = specs[0]
+    assert first.settings["scheme"] == "tat" and first.settings["teacher"] == "none"
+    assert first.settings["mini_generations"] == 5 and first.settings["seed"] == 3
+
+
+def test_shared_runs_are_trained_once():
+    specs = reproduction.plan("all", "bench", seeds=[1, 2, 3, 4])
+    runs = reproduction.unique_runs(specs)
+    # TAT with random teacher, CSP and AOI is one run in Tables 1-4; the
+    # standard run is the learning curve, Table 1's and Table 5's baseline.
+    assert sum(1 for s in specs if s.run == "tat" and s.seed == 1) == 4
+    assert sum(1 for s in specs if s.run == "standard" and s.seed == 1) == 3
+    assert len(runs) == len({(s.run, s.seed) for s in specs}) == 50
+    settings = {}
+    for spec in specs:  # one run id, one configuration
+        assert settings.setdefault((spec.run, spec.seed), spec.settings) == spec.settings
+
+
+def test_plan_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="suite must be one of"):
+        reproduction.plan("table9", "bench", [1])
+    with pytest.raises(ValueError, match="scale must be one of"):
+        reproduction.plan("table1", "huge", [1])
+    with pytest.raises(ValueError, match="at least one seed"):
+        reproduction.plan("table1", "bench", [])
+
+
+def _record(table, row, seed, error, msd=1.0, generations=()):
+    return {"table": table, "row": row, "run": row, "seed": seed, "test_error_cm": error,
+            "test_msd_cm": msd, "train_error_cm": 1.0, "val_error_cm": 2.0,
+            "test_error_cm_phone": None, "test_error_cm_tablet": None,
+            "clean_test_msd_cm": None, "train_seconds": 10.0,
+            "generation_test_error_cm": list(generations)}
+
+
+def _table1(tat_errors, standard_errors, sd_errors):
+    records = []
+    for seed, (t, s, d) in enumerate(zip(tat_errors, standard_errors, sd_errors), 1):
+        records += [_record("table1", "tat", seed, t), _record("table1", "standard", seed, s),
+                    _record("table1", "sd", seed, d)]
+    return records
+
+
+def test_tat_decision_needs_both_intervals_below_zero():
+    better = _table1([3.0, 3.1, 2.9, 3.0], [3.4, 3.5, 3.3, 3.5], [3.3, 3.4, 3.3, 3.2])
+    reproduced, sentence = reproduction.decide_tat(better)
+    assert reproduced is True and sentence.startswith("TAT: reproduced")
+    # Better than standard, but not than SD: not reproduced.
+    mixed = _table1([3.0, 3.1, 2.9, 3.0], [3.4, 3.5, 3.3, 3.5], [2.9, 3.2, 2.8, 3.1])
+    reproduced, sentence = reproduction.decide_tat(mixed)
+    assert reproduced is False and "not reproduced at this scale" in sentence
+    reproduced, sentence = reproduction.decide_tat(better[:3])
+    assert reproduced is None and "undecided" in sentence
+
+
+def test_dwo_decision_weighs_msd_and_error_cost():
+    def records(dwo_msd, dwo_error):
+        out = []
+        for seed in (1, 2, 3, 4):
+            out.append(_record("table5", "baseline", seed, 3.0, msd=1.2 + 0.01 * seed))
+            out.append(_record("table5", reproduction.SUITES["table5"][1].name, seed,
+                               dwo_error + 0.01 * seed, msd=dwo_msd + 0.01 * seed))
+        return out
+
+    assert reproduction.decide_dwo(records(1.0, 3.05))[0] is True  # +1.7%
+    assert reproduction.decide_dwo(records(1.0, 3.2))[0] is False  # +6.7%
+    assert reproduction.decide_dwo(records(1.25, 3.0))[0] is False  # MSD not lower
+
+
+def test_learning_curve_slope_matches_numpy():
+    rng = np.random.default_rng(0)
+    histories = []
+    for _ in range(2):
+        val = 4.0 - 0.05 * np.arange(12) + rng.normal(0, 0.01, 12)
+        histories.append([{"error_cm": 3.0 - 0.1 * e, "val_error_cm": float(v)}
+                          for e, v in enumerate(val)])
+    curve = reproduction.learning_curve(histories)
+    mean_val = np.mean([[h["val_error_cm"] for h in run] for run in histories], axis=0)
+    slope = np.polyfit(np.arange(9, 12), mean_val[-3:], 1)[0]
+    np.testing.assert_allclose(curve["slope"], slope)
+    assert curve["best_epoch"] == int(np.argmin(mean_val)) + 1
+    np.testing.assert_allclose(curve["train"][-1], 3.0 - 1.1)
+    flat = [[{"error_cm": 1.0, "val_error_cm": 3.0 + 0.2 * ((e % 2) - 0.5)}
+             for e in range(12)]]
+    assert not reproduction.learning_curve(flat)["still_falling"]
+    assert reproduction.learning_curve([[]]) is None
+
+
+def test_generation_table_shows_per_generation_means_and_paper_column():
+    records = [_record("table2", "last", s, 3.0, generations=[3.5 + s, 3.2, 3.0])
+               for s in (1, 2)]
+    text = reproduction.table_markdown("table2", records, "bench")
+    line = next(l for l in text.splitlines() if l.startswith("| last |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1] == "5.000 ± 0.707 (2)" and cells[2] == "3.200 ± 0.000 (2)"
+    assert cells[-1] == "1.80 / 1.77 / 1.76 / 1.75 / 1.77"
+    assert "not results of this project" in text
+
+
+def _write_run(results_dir, run, seed, metrics, history, generations):
+    directory = reproduction.record_dir(results_dir, "bench", run, seed)
+    os.makedirs(directory)
+    for name, value in (("metrics.json", metrics), ("history.json", history),
+                        ("generations.json", {"generations": generations}),
+                        ("config.json", {"width_multiplier": 0.125})):
+        with open(os.path.join(directory, name), "w") as f:
+            json.dump(value, f)
+
+
+def test_write_report_from_records(tmp_path):
+    history = [{"error_cm": 3.0 - 0.05 * e, "val_error_cm": 3.5 - 0.01 * e}
+               for e in range(36)]
+    rebirth = {"face_conv11": {"pruned_norm_min": 0.1, "pruned_norm_max": 0.3,
+                               "new_norm_min": 0.1, "new_norm_max": 0.3},
+               "face_conv52": {"pruned_norm_min": 1.0, "pruned_norm_max": 2.0,
+                               "new_norm_min": 1.1, "new_norm_max": 1.9}}
+    for seed in (1, 2):
+        for run, error in (("standard", 3.4), ("sd", 3.3), ("tat", 3.0)):
+            _write_run(str(tmp_path), run, seed,
+                       {"test_error_cm": error + 0.05 * seed, "test_msd_cm": 1.0,
+                        "epochs": 36, "train_seconds": 100.0},
+                       history, [{"test_error_cm": error + 0.1, "rebirth": rebirth},
+                                 {"test_error_cm": error}])
+    summary = reproduction.write_report(str(tmp_path), "bench", [1, 2],
+                                        ["python recipes/reproduce.py --suite=table1"])
+    assert summary["runs"] == (6, 40)  # all suites at two seeds
+    assert summary["tat"] is True and summary["dwo"] is None
+    report = (tmp_path / "report.md").read_text()
+    assert "TAT: reproduced" in report and "DwO: undecided" in report
+    assert "python recipes/reproduce.py --suite=table1" in report
+    for name in ("learning_curve.png", "fig1a_curves.png", "generation_errors.png",
+                 "fig3_norms.png", "table1.md", "table1.csv", "table5.md"):
+        assert (tmp_path / name).exists(), name
+    table1 = (tmp_path / "table1.csv").read_text().splitlines()
+    assert table1[0].startswith("table,row,run,seed,epochs,width")
+    assert len(table1) == 1 + 6
