@@ -50,6 +50,9 @@ from absl import app
 from absl import flags
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from tat_keras import reporting  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,32 +129,30 @@ def _selected_rows(names):
 
 def _seeds(values):
     try:
-        seeds = [int(value) for value in values]
-    except ValueError:
-        raise app.UsageError(f"--seeds must be integers. Received: {values}") from None
-    if not seeds:
-        raise app.UsageError("--seeds must name at least one seed.")
-    return list(dict.fromkeys(seeds))
+        return reporting.parse_seeds(values)
+    except ValueError as error:
+        raise app.UsageError(f"--{error}") from None
 
 
 def _run_dir(output_dir, row, seed):
     return os.path.join(output_dir, row, f"seed{seed}")
 
 
-def _command(row, seed, output_dir):
+def _command(row, seed, output_dir, settings):
+    """The training command of one run; `settings` holds the sweep's flags."""
     command = [
         sys.executable,
-        os.path.abspath(FLAGS.train_script),
-        f"--flagfile={os.path.abspath(FLAGS.base_flagfile)}",
+        os.path.abspath(settings["train_script"]),
+        f"--flagfile={os.path.abspath(settings['base_flagfile'])}",
         f"--model_dir={os.path.abspath(_run_dir(output_dir, row, seed))}",
         f"--seed={seed}",
     ]
     command += ROWS[row].train_flags()
-    if FLAGS.scheme:
-        command.append(f"--scheme={FLAGS.scheme}")
-    if FLAGS.data_dir:
-        command.append(f"--data_dir={os.path.abspath(FLAGS.data_dir)}")
-    command += shlex.split(FLAGS.extra_flags)
+    if settings["scheme"]:
+        command.append(f"--scheme={settings['scheme']}")
+    if settings["data_dir"]:
+        command.append(f"--data_dir={os.path.abspath(settings['data_dir'])}")
+    command += shlex.split(settings["extra_flags"])
     return command
 
 
@@ -163,12 +164,12 @@ def _tail(path, lines=25):
         return ""
 
 
-def _train(row, seed, output_dir):
+def _train(row, seed, output_dir, settings):
     """Runs one training; returns None on success, else the log path."""
     run_dir = _run_dir(output_dir, row, seed)
     os.makedirs(os.path.dirname(run_dir), exist_ok=True)
     log_path = f"{run_dir}.log"
-    command = _command(row, seed, output_dir)
+    command = _command(row, seed, output_dir, settings)
     print(f"[{datetime.datetime.now():%H:%M:%S}] {row} seed {seed}: training, "
           f"log {log_path}", flush=True)
     start = time.time()
@@ -201,41 +202,17 @@ def _read_metrics(output_dir, rows, seeds):
     return results
 
 
-def _mean_std(values):
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(variance)
-
-
-def _format(mean, std, digits=3):
-    if not math.isfinite(mean):
-        return "–"
-    if not math.isfinite(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _number(value, digits=3):
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def _summarize(results, rows, seeds):
     summary = []
     for row in rows:
         runs = results.get(row, {})
-        error = _mean_std([runs[s]["test_error_cm"] for s in seeds if s in runs])
-        msd = _mean_std([runs[s]["test_msd_cm"] for s in seeds if s in runs])
+        error = reporting.summarize([runs[s]["test_error_cm"] for s in seeds if s in runs])
+        msd = reporting.summarize([runs[s]["test_msd_cm"] for s in seeds if s in runs])
         summary.append({
             "row": row,
             **{k: v for k, v in dataclasses.asdict(ROWS[row]).items()},
             "seeds": [s for s in seeds if s in runs],
-            "test_error_cm_mean": error[0], "test_error_cm_std": error[1],
-            "test_msd_cm_mean": msd[0], "test_msd_cm_std": msd[1],
+            "test_error_cm": error, "test_msd_cm": msd,
             "per_seed": {
                 str(s): {key: runs[s].get(key) for key in (
                     "test_error_cm", "test_msd_cm", "test_msd_sequences", "train_seconds")}
@@ -245,17 +222,17 @@ def _summarize(results, rows, seeds):
     return summary
 
 
-def _markdown(summary, seeds, command):
+def _markdown(summary, seeds, command, settings):
     baseline = next((r for r in summary if r["row"] == "baseline"), None)
-    baseline_msd = baseline["test_msd_cm_mean"] if baseline else math.nan
+    baseline_msd = baseline["test_msd_cm"].mean if baseline else math.nan
     lines = [
         "# DwO ablation (Table 5 rows)",
         "",
         f"Command: `{command}`",
         "",
-        f"Base flags: `{FLAGS.base_flagfile}`"
-        + (f", scheme `{FLAGS.scheme}`" if FLAGS.scheme else "")
-        + (f", extra flags `{FLAGS.extra_flags}`" if FLAGS.extra_flags else "")
+        f"Base flags: `{settings['base_flagfile']}`"
+        + (f", scheme `{settings['scheme']}`" if settings["scheme"] else "")
+        + (f", extra flags `{settings['extra_flags']}`" if settings["extra_flags"] else "")
         + f"; seeds {', '.join(map(str, seeds))}; written "
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}.",
         "",
@@ -272,12 +249,12 @@ def _markdown(summary, seeds, command):
         if r["row"] == "baseline" or not math.isfinite(baseline_msd):
             change = "–"
         else:
-            relative = 100.0 * (r["test_msd_cm_mean"] / baseline_msd - 1.0)
+            relative = 100.0 * (r["test_msd_cm"].mean / baseline_msd - 1.0)
             change = "–" if not math.isfinite(relative) else f"{relative:+.1f}%"
         lines.append(
             f"| {r['row']} | {center} | {steps} | {original} | "
-            f"{_format(r['test_error_cm_mean'], r['test_error_cm_std'])} | "
-            f"{_format(r['test_msd_cm_mean'], r['test_msd_cm_std'])} | {change} | "
+            f"{reporting.format_mean_std(r['test_error_cm'])} | "
+            f"{reporting.format_mean_std(r['test_msd_cm'])} | {change} | "
             f"{len(r['seeds'])} |"
         )
     lines += [
@@ -292,39 +269,25 @@ def _markdown(summary, seeds, command):
             sequences = values.get("test_msd_sequences")
             seconds = values.get("train_seconds")
             lines.append(
-                f"| {r['row']} | {seed} | {_number(values['test_error_cm'])} | "
-                f"{_number(values['test_msd_cm'])} | "
+                f"| {r['row']} | {seed} | {reporting.format_number(values['test_error_cm'])} | "
+                f"{reporting.format_number(values['test_msd_cm'])} | "
                 f"{'–' if sequences is None else sequences} | "
                 f"{'–' if seconds is None else f'{seconds:.0f}'} |"
             )
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value):
-    """NaN (no data) as null, so table.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _write_table(output_dir, rows, seeds, command):
+def _write_table(output_dir, rows, seeds, command, settings):
     results = _read_metrics(output_dir, rows, seeds)
     summary = _summarize(results, rows, seeds)
     with open(os.path.join(output_dir, "table.md"), "w") as f:
-        f.write(_markdown(summary, seeds, command))
-    with open(os.path.join(output_dir, "table.json"), "w") as f:
-        json.dump(_json_safe({
-            "command": command,
-            "base_flagfile": FLAGS.base_flagfile,
-            "scheme": FLAGS.scheme,
-            "extra_flags": FLAGS.extra_flags,
-            "seeds": seeds,
-            "rows": summary,
-        }), f, indent=2, allow_nan=False)
+        f.write(_markdown(summary, seeds, command, settings))
+    reporting.write_json(os.path.join(output_dir, "table.json"), {
+        "command": command,
+        **{k: settings[k] for k in ("base_flagfile", "scheme", "extra_flags")},
+        "seeds": seeds,
+        "rows": summary,
+    })
     return sum(len(runs) for runs in results.values())
 
 
@@ -347,6 +310,8 @@ def main(argv):
         return 1
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     command = shlex.join(["python", "recipes/dwo_sweep.py"] + sys.argv[1:])
+    settings = {name: FLAGS[name].value for name in (
+        "train_script", "base_flagfile", "scheme", "data_dir", "extra_flags")}
 
     todo = [
         (row, seed) for seed in seeds for row in rows  # seed-major: every row gets seed 1 first
@@ -354,7 +319,7 @@ def main(argv):
     ]
     if FLAGS.dry_run:
         for row, seed in todo:
-            print(shlex.join(_command(row, seed, FLAGS.output_dir)))
+            print(shlex.join(_command(row, seed, FLAGS.output_dir, settings)))
         print(f"{len(todo)} of {len(rows) * len(seeds)} runs to do.")
         return 0
     failures = []
@@ -362,10 +327,10 @@ def main(argv):
         print(f"{len(rows) * len(seeds) - len(todo)} runs finished already, "
               f"{len(todo)} to do.", flush=True)
         for row, seed in todo:
-            failed_log = _train(row, seed, FLAGS.output_dir)
+            failed_log = _train(row, seed, FLAGS.output_dir, settings)
             if failed_log:
                 failures.append(failed_log)
-    finished = _write_table(FLAGS.output_dir, rows, seeds, command)
+    finished = _write_table(FLAGS.output_dir, rows, seeds, command, settings)
     print(f"{finished} finished runs in {os.path.join(FLAGS.output_dir, 'table.md')} "
           f"and table.json")
     if failures:

@@ -42,6 +42,7 @@ from absl import flags
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from tat_keras import reporting  # noqa: E402
 from tat_keras import reproduction  # noqa: E402
 
 flags.DEFINE_enum("suite", "all", list(reproduction.SUITE_NAMES), "Which runs to train.")
@@ -64,12 +65,9 @@ FLAGS = flags.FLAGS
 
 def _seeds(values):
     try:
-        seeds = [int(v) for v in values]
-    except ValueError:
-        raise app.UsageError(f"--seeds must be integers. Received: {values}") from None
-    if not seeds:
-        raise app.UsageError("--seeds must name at least one seed.")
-    return seeds
+        return reporting.parse_seeds(values)
+    except ValueError as error:
+        raise app.UsageError(f"--{error}") from None
 
 
 def _data_dir():
@@ -98,7 +96,6 @@ def _train(spec, data_dir):
     """Trains (or resumes) one run; returns its model_dir."""
     import keras
 
-    from tat_keras import reporting
     from tat_keras.training import TrainConfig
     from tat_keras.training import train
 

@@ -31,6 +31,26 @@ from scipy import stats
 MISSING = "–"
 
 
+def parse_seeds(values):
+    """Integer seeds from strings (a flag's list), duplicates dropped, order kept.
+
+    Raises:
+        ValueError: a value is not an integer, or there is none.
+
+    Example:
+
+    >>> parse_seeds(["1", "2", "1"])
+    [1, 2]
+    """
+    try:
+        seeds = [int(value) for value in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"seeds must be integers. Received: {values}") from None
+    if not seeds:
+        raise ValueError("seeds must name at least one seed. Received: []")
+    return list(dict.fromkeys(seeds))
+
+
 def _finite(values):
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 

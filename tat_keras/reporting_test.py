@@ -112,3 +112,11 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_parse_seeds():
+    assert reporting.parse_seeds(["3", "1", "3"]) == [3, 1]
+    with pytest.raises(ValueError, match="seeds must be integers"):
+        reporting.parse_seeds(["1", "x"])
+    with pytest.raises(ValueError, match="at least one seed"):
+        reporting.parse_seeds([])
