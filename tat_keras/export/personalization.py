@@ -39,6 +39,7 @@ Example:
 
 import json
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -287,3 +288,82 @@ class PersonalizationModel:
         """Writes head weights (a dict like `get_weights`' output)."""
         feeds = {name: np.asarray(weights[name], np.float32) for name in calibration.HEAD_WEIGHT_NAMES}
         return int(self._runners["set_weights"](**feeds)["num_weights"])
+
+
+class TFLiteHeadFineTuning(calibration.Calibrator):
+    """Head fine-tuning run by the personalization `.tflite` under LiteRT.
+
+    The calibrator of `calibration.HeadFineTuning`, with each step taken by
+    the file's `train` signature, as an app would on the phone: `fit`
+    writes the network's heads (`set_weights`), takes `steps` steps on the
+    calibration samples (at most the file's batch size) and reads the tuned
+    weights back (`get_weights`). `save` writes them in the format of
+    `HeadFineTuning`, so `calibration.load` reads them back in NumPy.
+
+    Args:
+        runner: PersonalizationModel. The file, loaded.
+        heads: calibration.OrdinalHeads. The network's heads, the start.
+        steps: int. Gradient steps.
+        learning_rate: float. Step size.
+        model_fingerprint: str or None. See `calibration.Calibrator`.
+    """
+
+    method = "heads_tflite"
+    requires = (calibration.FEATURE_KEY,)
+
+    def __init__(self, runner, heads, steps=100, learning_rate=0.01, model_fingerprint=None):
+        # Validates heads, steps and learning_rate as the NumPy method does.
+        self._numpy = calibration.HeadFineTuning(heads, steps, learning_rate, model_fingerprint)
+        super().__init__(model_fingerprint, min_points=1)
+        if runner.feature_size != heads.feature_size:
+            raise ValueError(
+                f"The file reads {runner.feature_size}-D features, the heads "
+                f"{heads.feature_size}-D. Export the file from the same model."
+            )
+        self.runner = runner
+        self.initial_heads = heads
+        self.steps = int(steps)
+        self.learning_rate = float(learning_rate)
+        self.weights = None
+        self.losses = []
+        self.seconds_per_step = None
+
+    def _fit(self, samples, gaze_cm):
+        features = samples[calibration.FEATURE_KEY]
+        self.runner.set_weights(self.initial_heads.weights)
+        self.losses = []
+        start = time.perf_counter()
+        for _ in range(self.steps):
+            self.losses.append(self.runner.train_step(features, gaze_cm, self.learning_rate))
+        self.seconds_per_step = (time.perf_counter() - start) / self.steps
+        # A step of size 0 only reports the loss of the tuned heads.
+        self.losses.append(self.runner.train_step(features, gaze_cm, 0.0))
+        self.weights = self.runner.get_weights()
+
+    def _predict(self, samples):
+        self.runner.set_weights(self.weights)
+        return self.runner.infer(samples[calibration.FEATURE_KEY]).astype(np.float64)
+
+    def _state(self):
+        return self.weights
+
+    def _set_state(self, state):
+        self.weights = {name: np.asarray(state[name], np.float32) for name in calibration.HEAD_WEIGHT_NAMES}
+
+    def get_config(self):
+        return {"steps": self.steps, "learning_rate": self.learning_rate,
+                "batch_size": self.runner.batch_size}
+
+    def as_head_fine_tuning(self):
+        """The tuned heads as a fitted `calibration.HeadFineTuning`."""
+        if not self.fitted:
+            raise ValueError("The heads_tflite calibrator is not fitted: call fit first.")
+        tuned = self._numpy
+        tuned._set_state(self.weights)
+        tuned.num_points, tuned.num_samples = self.num_points, self.num_samples
+        tuned.losses, tuned.seconds_per_step = list(self.losses), self.seconds_per_step
+        return tuned
+
+    def save(self, path):
+        """Writes the tuned weights as `HeadFineTuning.save` does (`.npz`)."""
+        return self.as_head_fine_tuning().save(path)
