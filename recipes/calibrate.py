@@ -7,8 +7,9 @@ Usage:
 
 For every test subject (a recording) and every k in --points, k of the
 subject's dots are chosen (GazeCapture's 13-point layout placed on the
-subject's screen where the device is known and k <= 13; otherwise k dots
-spread over the subject's dots), each method is fitted on those dots'
+subject's screen where the device is known, the subject kept one
+orientation and k <= 13; otherwise, or with --nolayout, k dots spread over
+the subject's dots), each method is fitted on those dots'
 frames and tested on the frames of the subject's other dots. A subject with
 fewer than k + 1 dots is named and left out of the count for that k.
 Methods (`tat_keras.calibration`): `affine` (on the prediction), `ridge` (on
@@ -50,6 +51,8 @@ flags.DEFINE_float("head_learning_rate", 0.01, "Step size of head fine-tuning.")
 flags.DEFINE_integer("tflite_batch_size", 256,
                      "Fixed train batch of the personalization .tflite; also the most "
                      "calibration frames any method sees (evenly spaced).")
+flags.DEFINE_boolean("layout", True, "Choose the calibration dots by GazeCapture's 13-point layout "
+                     "where the device is known (--nolayout: spread over the subject's dots).")
 flags.DEFINE_integer("batch_size", 128, "Batch size of the network's forward pass.")
 flags.DEFINE_integer("max_examples", None, "Use only the first examples of the split.")
 flags.mark_flags_as_required(["model", "data_dir", "output"])
@@ -91,9 +94,12 @@ def network_outputs(model, data_dir, split, batch_size, max_examples):
 
 
 def layouts_of(metadata):
-    """Per subject: the 13-point layout in cm on their screen, or None."""
-    import collections
+    """Per subject: the 13-point layout in cm on their screen, or None.
 
+    The layout fits a subject who kept one orientation on a known device;
+    one who turned the device saw the dots on screens turned differently,
+    so their dots are spread instead (None).
+    """
     import numpy as np
 
     from tat_keras import calibration
@@ -104,11 +110,12 @@ def layouts_of(metadata):
         rows = metadata["recording"] == subject
         name = metadata["device"][rows][0]
         name = name.decode() if isinstance(name, bytes) else str(name)
-        if name not in devices.DEVICES:
+        orientations = np.unique(metadata["orientation"][rows])
+        if name not in devices.DEVICES or len(orientations) > 1:
             layouts[subject.item()] = None
             continue
         device = devices.DEVICES[name]
-        orientation = collections.Counter(metadata["orientation"][rows].tolist()).most_common(1)[0][0]
+        orientation = int(orientations[0])
         width, height = devices.screen_size_points(device, orientation)
         fractions = calibration.GAZECAPTURE_13_POINT_LAYOUT
         x_cm, y_cm = devices.screen_to_camera_cm(
@@ -246,7 +253,7 @@ def main(argv):
 
     records, skipped = calibration.evaluate_subjects(
         samples, arrays["true"], subjects, metadata["dot"], points, methods,
-        layouts=layouts_of(metadata), max_calibration_samples=FLAGS.tflite_batch_size,
+        layouts=layouts_of(metadata) if FLAGS.layout else None, max_calibration_samples=FLAGS.tflite_batch_size,
         progress=lambda items: tqdm(items, desc="Subjects", unit=" subjects"),
     )
     for entry in skipped:
