@@ -22,7 +22,8 @@ Writes to --output: `calibration.json` (per method, k and device group: the
 mean error over subjects before and after calibration, the confidence
 interval of the mean after, the number of subjects; the per-subject records;
 the subjects left out; the TFLite-against-NumPy comparison), `calibration.md`
-(the same table in Markdown), `calibration.png`, `heads.tflite` (the
+(the tables of the README: per device group, a row per k and a column per
+method, and the TFLite comparison), `calibration.png`, `heads.tflite` (the
 personalization model) and `flags.json`.
 """
 
@@ -184,6 +185,32 @@ def comparison(rows):
     return result
 
 
+def markdown(rows, auto_method, against_numpy):
+    """calibration.md: the tables the README shows, as they are."""
+    from tat_keras import calibration
+
+    parts = []
+    for group, title in (("all", "All test subjects"), ("phone", "Phone subjects"),
+                         ("tablet", "Tablet subjects")):
+        table = calibration.format_table(rows, group)
+        if table:
+            parts.append(f"{title}: mean error over subjects after calibration, cm "
+                         f"(95% CI), and its change against before.\n\n{table}")
+    if auto_method:
+        parts.append("`auto` is " + ", ".join(f"{m} for k={k}" for k, m in auto_method.items()) + ".")
+    if against_numpy:
+        lines = ["Head fine-tuning: the `.tflite` `train` signature (LiteRT, 1 thread) "
+                 "against the NumPy steps, same subjects and dots.", "",
+                 "| k | subjects | NumPy (cm) | TFLite (cm) | gap | NumPy ms/step | TFLite ms/step |",
+                 "|---:|---:|---:|---:|---:|---:|---:|"]
+        for e in against_numpy:
+            lines.append(f"| {e['k']} | {e['num_subjects']} | {e['numpy_error_after']:.3f} | "
+                         f"{e['tflite_error_after']:.3f} | {100 * e['relative_gap']:+.1f}% | "
+                         f"{e['numpy_ms_per_step']:.2f} | {e['tflite_ms_per_step']:.2f} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
 def finite_or_none(value):
     """JSON has no NaN: intervals of a single subject become null."""
     if isinstance(value, float) and value != value:
@@ -265,7 +292,6 @@ def main(argv):
     device_types = {s.item(): ("phone", "tablet")[int(metadata["device_type"][subjects == s][0])]
                     for s in np.unique(subjects)}
     rows = calibration.summarize(records, groups=device_types)
-    table = calibration.format_table(rows)
     result = {
         "model": os.path.abspath(FLAGS.model),
         "model_fingerprint": fingerprint,
@@ -281,17 +307,13 @@ def main(argv):
     }
     with open(os.path.join(FLAGS.output, "calibration.json"), "w") as f:
         json.dump(finite_or_none(result), f, indent=2)
+    table = markdown(rows, result["auto_method"], result["tflite_against_numpy"])
     with open(os.path.join(FLAGS.output, "calibration.md"), "w") as f:
-        f.write(table + "\n")
+        f.write(table)
     if rows:
         plot(rows, os.path.join(FLAGS.output, "calibration.png"))
     print(table)
     print("subjects per k: " + ", ".join(f"k={k}: {n}" for k, n in per_k.items()))
-    for entry in result["tflite_against_numpy"]:
-        print(f"k={entry['k']}: heads NumPy {entry['numpy_error_after']:.3f} cm "
-              f"({entry['numpy_ms_per_step']:.2f} ms/step), TFLite "
-              f"{entry['tflite_error_after']:.3f} cm ({entry['tflite_ms_per_step']:.2f} ms/step), "
-              f"gap {100 * entry['relative_gap']:+.1f}%")
     print(f"Wrote {FLAGS.output}/calibration.json, calibration.md"
           + (", calibration.png" if rows else " (no k had a subject with enough dots: no plot)"))
     return 0

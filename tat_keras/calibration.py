@@ -1046,22 +1046,45 @@ def summarize(records, groups=None, confidence=0.95):
     return rows
 
 
-def format_table(rows):
-    """The summary as a Markdown table (one row per method, k and group)."""
+def format_table(rows, group="all"):
+    """One group's summary as a Markdown table: a row per k, a column per method.
+
+    Each method's cell is the mean error after calibration (cm), its
+    confidence interval and the change against the error before; a method
+    that needs more points than k shows "n/a".
+
+    Args:
+        rows: list of dicts from `summarize`.
+        group: str. The group of subjects ("all", or a device type).
+
+    Returns:
+        str, or "" when no row belongs to `group`.
+    """
+    rows = [row for row in rows if row["group"] == group]
+    if not rows:
+        return ""
+    methods = sorted({row["method"] for row in rows})
+    by_key = {(row["method"], row["k"]): row for row in rows}
     lines = [
-        "| method | k | subjects | group | before (cm) | after (cm) | 95% CI after | change | ms/step |",
-        "|---|---:|---:|---|---:|---:|---|---:|---:|",
+        "| k | subjects | before (cm) | " + " | ".join(methods) + " |",
+        "|---:|---:|---:|" + "---|" * len(methods),
     ]
-    for row in rows:
-        interval = (
-            f"{row['error_after_low']:.2f} to {row['error_after_high']:.2f}"
-            if np.isfinite(row["error_after_low"])
-            else "n/a (1 subject)"
-        )
-        step = f"{row['ms_per_step']:.2f}" if "ms_per_step" in row else ""
+    for k in sorted({row["k"] for row in rows}):
+        first = next(row for row in rows if row["k"] == k)
+        cells = []
+        for method in methods:
+            row = by_key.get((method, k))
+            if row is None:
+                cells.append("n/a")
+                continue
+            interval = (
+                f"{row['error_after_low']:.2f}-{row['error_after_high']:.2f}"
+                if np.isfinite(row["error_after_low"])
+                else "one subject"
+            )
+            cells.append(f"{row['error_after']:.2f} ({interval}) {-100.0 * row['reduction']:+.0f}%")
         lines.append(
-            f"| {row['method']} | {row['k']} | {row['num_subjects']} | {row['group']} | "
-            f"{row['error_before']:.2f} | {row['error_after']:.2f} | {interval} | "
-            f"{-100.0 * row['reduction']:+.0f}% | {step} |"
+            f"| {k} | {first['num_subjects']} | {first['error_before']:.2f} | "
+            + " | ".join(cells) + " |"
         )
     return "\n".join(lines)

@@ -341,7 +341,12 @@ def test_evaluate_subjects_removes_each_subjects_distortion():
     rows = calibration.summarize(records, groups={1: "phone", 2: "tablet"})
     assert [(r["group"], r["num_subjects"]) for r in rows] == [("all", 2), ("phone", 1), ("tablet", 1)]
     assert rows[0]["reduction"] == pytest.approx(1.0)
-    assert "| affine | 3 | 2 | all |" in calibration.format_table(rows)
+    table = calibration.format_table(rows).splitlines()
+    assert table[0] == "| k | subjects | before (cm) | affine |"
+    assert table[2].startswith(f"| 3 | 2 | {rows[0]['error_before']:.2f} | 0.00 (")
+    assert table[2].endswith(") -100% |")
+    assert "one subject" in calibration.format_table(rows, "phone")
+    assert calibration.format_table(rows, "tablet ") == ""
 
 
 def test_mean_interval_is_a_student_t_interval():

@@ -80,7 +80,12 @@ def test_calibrate_writes_the_table_and_counts_subjects(data_dir, model_path, tm
 
     with open(os.path.join(output, "calibration.md")) as f:
         table = f.read()
-    assert "| affine | 1 | 3 | all |" in table and table.strip() in result.stdout
+    assert table.strip() in result.stdout
+    assert "| k | subjects | before (cm) | affine | auto | heads | heads_tflite | ridge |" in table
+    before = rows[("affine", 1, "all")]["error_before"]
+    assert f"| 1 | 3 | {before:.2f} | " in table and "| n/a |" in table  # ridge at k=1
+    assert "`auto` is affine for k=1, affine for k=3, ridge for k=5." in table
+    assert "| 3 | 2 |" in table.split("Head fine-tuning")[1]
     with open(os.path.join(output, "calibration.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(os.path.join(output, "flags.json")) as f:
