@@ -1078,7 +1078,7 @@ def format_table(rows, group="all"):
                 cells.append("n/a")
                 continue
             interval = (
-                f"{row['error_after_low']:.2f}-{row['error_after_high']:.2f}"
+                f"{row['error_after_low']:.2f} to {row['error_after_high']:.2f}"
                 if np.isfinite(row["error_after_low"])
                 else "one subject"
             )
