@@ -144,8 +144,10 @@ def plot(rows, path):
                 continue
             ks = np.array([r["k"] for r in mine], float) + 0.06 * (index - len(methods) / 2)
             after = np.array([r["error_after"] for r in mine])
-            low = np.array([r["error_after_low"] for r in mine])
-            high = np.array([r["error_after_high"] for r in mine])
+            low = np.array([np.nan if r["error_after_low"] is None else r["error_after_low"]
+                            for r in mine])
+            high = np.array([np.nan if r["error_after_high"] is None else r["error_after_high"]
+                             for r in mine])
             errors = np.nan_to_num(np.stack([after - low, high - after]))
             axis.errorbar(ks, after, yerr=errors, marker="o", capsize=3, label=method)
         before = {}
@@ -209,17 +211,6 @@ def markdown(rows, auto_method, against_numpy):
                          f"{e['numpy_ms_per_step']:.2f} | {e['tflite_ms_per_step']:.2f} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
-
-
-def finite_or_none(value):
-    """JSON has no NaN: intervals of a single subject become null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    return value
 
 
 def main(argv):
@@ -306,7 +297,7 @@ def main(argv):
         "records": records,
     }
     with open(os.path.join(FLAGS.output, "calibration.json"), "w") as f:
-        json.dump(finite_or_none(result), f, indent=2)
+        json.dump(result, f, indent=2)
     table = markdown(rows, result["auto_method"], result["tflite_against_numpy"])
     with open(os.path.join(FLAGS.output, "calibration.md"), "w") as f:
         f.write(table)

@@ -1015,8 +1015,9 @@ def summarize(records, groups=None, confidence=0.95):
     Returns:
         list of dicts: method, k, group, num_subjects, error_before,
         error_after (means over subjects, cm), error_after_low /
-        error_after_high (interval of the mean after), reduction (1 - after
-        / before), and seconds_per_step where measured.
+        error_after_high (interval of the mean after; None for one
+        subject), reduction (1 - after / before), and ms_per_step where
+        measured.
     """
     groups = groups or {}
     table = {}
@@ -1028,6 +1029,8 @@ def summarize(records, groups=None, confidence=0.95):
     for (method, k, group), group_records in sorted(table.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] != "all", item[0][2])):
         before = [r["error_before"] for r in group_records]
         after, low, high = mean_interval([r["error_after"] for r in group_records], confidence)
+        if not np.isfinite(low):
+            low = high = None  # One subject: no interval (JSON has no NaN).
         row = {
             "method": method,
             "k": k,
@@ -1079,7 +1082,7 @@ def format_table(rows, group="all"):
                 continue
             interval = (
                 f"{row['error_after_low']:.2f} to {row['error_after_high']:.2f}"
-                if np.isfinite(row["error_after_low"])
+                if row["error_after_low"] is not None
                 else "one subject"
             )
             cells.append(f"{row['error_after']:.2f} ({interval}) {-100.0 * row['reduction']:+.0f}%")
