@@ -9,8 +9,9 @@ Modes: float32, float16, dynamic (int8 weights), int8 (full integer,
 calibrated on --num_calibration_samples training examples at batch size 1,
 uint8 inputs) and qat (quantization-aware fine-tuning through
 tensorflow-model-optimization, then full integer). The file's inputs are
-`face`, `left_eye`, `right_eye` (1xSxSx3); its outputs `gaze_cm` (1x2, cm)
-and the bin probabilities `x`, `y`. The label range, bin size, input size and
+`face`, `left_eye`, `right_eye` (1xSxSx3); its outputs `gaze_cm` (1x2, cm),
+the bin probabilities `x`, `y` and, but for qat, the final feature
+`final_feature` (1x128) that per-user calibration reads. The label range, bin size, input size and
 mode are stored in the file and in FILE.json beside it. The data directory
 (for int8 and qat) defaults to the one the model was trained on
 (`flags.json` of the run).

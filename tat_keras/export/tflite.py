@@ -4,9 +4,12 @@ The exported file is ready for an app. Its inputs are `face`, `left_eye`
 and `right_eye`, each `1 x S x S x 3` (raw uint8 pixels for the integer
 modes, float32 pixels in [0, 255] otherwise); its main output `gaze_cm`
 (float32, `1 x 2`) is the ordinal decoding of Eq. 3 run inside the graph,
-and the bin probabilities are the extra outputs `x` and `y`. The label
-range, bin size, input size and mode are stored in the file (flatbuffer
-metadata named `METADATA_NAME`, JSON) and in `FILE.json` beside it.
+and the bin probabilities are the extra outputs `x` and `y`. The 128-D final
+feature is the output `final_feature`, so an app can calibrate on it
+(`tat_keras.calibration`, `tat_keras.export.personalization`); the `qat`
+mode's serving graph does not have it yet. The label range, bin size, input
+size and mode are stored in the file (flatbuffer metadata named
+`METADATA_NAME`, JSON) and in `FILE.json` beside it.
 
 Export goes through `model.export(dir, format="tf_saved_model")` of a
 serving model (`serving_model`) and one `convert(saved_model_dir, mode)`:
@@ -41,7 +44,8 @@ from tat_keras import ordinal
 MODES = ("float32", "float16", "dynamic", "int8", "qat")
 INTEGER_MODES = ("int8", "qat")
 METADATA_NAME = "tat_keras_metadata"
-OUTPUT_NAMES = ("gaze_cm", "x", "y")
+OUTPUT_NAMES = ("gaze_cm", "x", "y", "final_feature")
+FEATURE_LAYER = "final_feature"
 DECODING_PREFIX = "gaze_decoding"
 
 
@@ -68,8 +72,9 @@ def serving_model(model, input_dtype="float32"):
 
     Returns:
         keras.Model with inputs `face`, `left_eye`, `right_eye`
-        `(1, S, S, 3)` and outputs `gaze_cm` `(1, 2)` (Eq. 3) and the bin
-        probabilities `x`, `y`.
+        `(1, S, S, 3)` and outputs `gaze_cm` `(1, 2)` (Eq. 3), the bin
+        probabilities `x`, `y` and the final feature `final_feature`
+        `(1, 128)`.
 
     Example:
 
@@ -90,7 +95,16 @@ def serving_model(model, input_dtype="float32"):
         for name in models.INPUT_NAMES
     }
     pixels = {name: ops.cast(tensor, "float32") for name, tensor in inputs.items()}
-    probs = model(pixels)
+    with_feature = keras.Model(
+        model.inputs,
+        {
+            "x": model.get_layer("x").output,
+            "y": model.get_layer("y").output,
+            FEATURE_LAYER: model.get_layer(FEATURE_LAYER).output,
+        },
+        name=f"{model.name}_with_feature",
+    )
+    probs = with_feature(pixels)
     gaze_x = ordinal.OrdinalDecoding(
         model.x_low, model.x_bin_size, name=f"{DECODING_PREFIX}_x"
     )(probs["x"])
@@ -98,7 +112,12 @@ def serving_model(model, input_dtype="float32"):
         model.y_low, model.y_bin_size, name=f"{DECODING_PREFIX}_y"
     )(probs["y"])
     gaze_cm = ops.stack([gaze_x, gaze_y], axis=-1)
-    outputs = {"gaze_cm": gaze_cm, "x": probs["x"], "y": probs["y"]}
+    outputs = {
+        "gaze_cm": gaze_cm,
+        "x": probs["x"],
+        "y": probs["y"],
+        FEATURE_LAYER: probs[FEATURE_LAYER],
+    }
     return keras.Model(inputs, outputs, name="gaze_net_serving")
 
 
@@ -249,6 +268,15 @@ def metadata_of(model, mode):
     """The dict stored in the file and in `FILE.json`."""
     _check_mode(mode)
     size = model.image_size
+    outputs = {
+        "gaze_cm": "float32 [1, 2]: (x, y) in cm from the camera (Eq. 3)",
+        "x": f"float32 [1, {model.x_bins}]: bin probabilities, x",
+        "y": f"float32 [1, {model.y_bins}]: bin probabilities, y",
+    }
+    if mode != "qat":
+        outputs[FEATURE_LAYER] = (
+            f"float32 [1, {models.FINAL_FEATURES}]: final feature, for calibration"
+        )
     return {
         "format": "tat_keras.gaze_tflite.v1",
         "mode": mode,
@@ -258,11 +286,7 @@ def metadata_of(model, mode):
             for name in models.INPUT_NAMES
         },
         "input_pixels": "RGB in [0, 255]",
-        "outputs": {
-            "gaze_cm": "float32 [1, 2]: (x, y) in cm from the camera (Eq. 3)",
-            "x": f"float32 [1, {model.x_bins}]: bin probabilities, x",
-            "y": f"float32 [1, {model.y_bins}]: bin probabilities, y",
-        },
+        "outputs": outputs,
         "x": {"low": model.x_low, "bin_size": model.x_bin_size, "num_bins": model.x_bins},
         "y": {"low": model.y_low, "bin_size": model.y_bin_size, "num_bins": model.y_bins},
         "width_multiplier": model.width_multiplier,

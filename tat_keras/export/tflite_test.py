@@ -67,7 +67,7 @@ def test_serving_model_decodes_like_predict_cm(model, dtype):
     np.testing.assert_allclose(
         np.asarray(outputs["gaze_cm"]), model.predict_cm(pixels(1)), atol=1e-6)
     assert serving.inputs[0].dtype == dtype
-    assert set(outputs) == {"gaze_cm", "x", "y"}
+    assert set(outputs) == {"gaze_cm", "x", "y", "final_feature"}
 
 
 def test_float32_file_matches_keras_gaze_cm(model, exported):
@@ -77,6 +77,19 @@ def test_float32_file_matches_keras_gaze_cm(model, exported):
     np.testing.assert_allclose(gaze_model(batch), model.predict_cm(batch), atol=1e-3)
     outputs = gaze_model.run(batch)
     np.testing.assert_allclose(outputs["x"], model.predict(batch, verbose=0)["x"], atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_file_outputs_the_final_feature(model, exported, mode):
+    feature_model = keras.Model(model.inputs, model.get_layer("final_feature").output)
+    batch = pixels(3)
+    expected = np.asarray(feature_model.predict(batch, verbose=0))
+    outputs = runner.TFLiteGazeModel(exported[mode]).run(batch)
+    assert outputs["final_feature"].shape == (3, 128)
+    # int8: the feature goes through the int8 network, so it is close, not equal.
+    tolerance = 1e-4 if mode == "float32" else 0.1 * np.abs(expected).max()
+    np.testing.assert_allclose(outputs["final_feature"], expected, atol=tolerance)
+    assert "final_feature" in tflite.read_metadata(exported[mode])["outputs"]
 
 
 def test_int8_file_takes_raw_uint8_pixels_and_decodes_in_float(model, exported):
