@@ -311,3 +311,39 @@ def filter_sequence(filter_, values, timestamps):
     for i, (value, timestamp) in enumerate(zip(values, timestamps)):
         out[i] = filter_(value, timestamp)
     return out
+
+
+def step_lag(times, outputs, start_level, end_level, change_time, fraction=0.9):
+    """Time an output takes to cover `fraction` of a step between two levels.
+
+    The output is projected on the line from `start_level` to `end_level`;
+    the lag is the first time, from `change_time` on, at which the projection
+    reaches `fraction` of the step, minus `change_time`.
+
+    Args:
+      times: array (N,). seconds, increasing.
+      outputs: array (N,) or (N, D). the (filtered) signal.
+      start_level, end_level: float or (D,). the levels before and after.
+      change_time: float. when the step happened.
+      fraction: float in (0, 1].
+
+    Returns:
+      float seconds; NaN when the output never gets there.
+
+    Example:
+
+    >>> step_lag([0, 1, 2, 3], [0.0, 0.5, 0.95, 1.0], 0.0, 1.0, 1.0)
+    1.0
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1]. Received: fraction={fraction}")
+    times = np.asarray(times, np.float64).reshape(-1)
+    outputs = np.asarray(outputs, np.float64).reshape(len(times), -1)
+    start = np.asarray(start_level, np.float64).reshape(-1)
+    step = np.asarray(end_level, np.float64).reshape(-1) - start
+    size = float(np.dot(step, step))
+    if size == 0.0:
+        raise ValueError("start_level and end_level must differ.")
+    progress = (outputs - start) @ step / size
+    reached = np.flatnonzero((times >= change_time) & (progress >= fraction))
+    return float(times[reached[0]] - change_time) if len(reached) else float("nan")

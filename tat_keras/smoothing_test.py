@@ -182,3 +182,23 @@ def test_other_filters_arguments_are_validated():
         smoothing.ExponentialMovingAverage(-0.1)
     with pytest.raises(ValueError, match="measurement_noise must be a positive number"):
         smoothing.ConstantVelocityKalman(measurement_noise=0.0)
+
+
+def test_step_lag_reads_the_first_crossing_along_the_step():
+    times = np.arange(6) / 10.0
+    # A 2-D step from (0, 0) to (3, 4); the projection is (3x + 4y) / 25.
+    outputs = np.array([[0, 0], [0, 0], [1.5, 2], [2.7, 3.6], [3, 4], [3, 4]], float)
+    assert smoothing.step_lag(times, outputs, [0, 0], [3, 4], 0.1) == pytest.approx(0.2)
+    assert smoothing.step_lag(times, outputs, [0, 0], [3, 4], 0.1, fraction=0.5) == pytest.approx(0.1)
+    assert math.isnan(smoothing.step_lag(times, outputs * 0.5, [0, 0], [3, 4], 0.1))
+    with pytest.raises(ValueError, match="must differ"):
+        smoothing.step_lag(times, outputs, [1, 1], [1, 1], 0.1)
+
+
+def test_ema_lag_matches_its_time_constant():
+    # 90% of a step takes ln(10) time constants.
+    times = np.arange(0, 2, 1 / 1000)
+    step = (times >= 0.5).astype(float)
+    out = smoothing.filter_sequence(smoothing.ExponentialMovingAverage(0.1), step, times)
+    lag = smoothing.step_lag(times, out, 0.0, 1.0, 0.5)
+    assert lag == pytest.approx(0.1 * math.log(10), abs=2e-3)
