@@ -30,8 +30,8 @@ from tat_keras.inference import screen
 # The One Euro setting recommended by `recipes/jitter_vs_lag.py` on the
 # quick synthetic test recordings (gaze in cm, cutoffs in Hz, beta in Hz per
 # cm/s); see the README for the table.
-DEFAULT_MIN_CUTOFF = 1.0
-DEFAULT_BETA = 0.05
+DEFAULT_MIN_CUTOFF = 0.3
+DEFAULT_BETA = 0.3
 DEFAULT_D_CUTOFF = 1.0
 
 INPUT_NAMES = ("face", "left_eye", "right_eye")
