@@ -42,8 +42,8 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tat_keras import metrics  # noqa: E402
 from tat_keras import smoothing  # noqa: E402
+from tat_keras.inference import jitter_lag  # noqa: E402
 
 flags.DEFINE_string("data_dir", None, "Prepared TFDS data (gaze_capture).")
 flags.DEFINE_string("model", None, "A .keras model trained without DwO.")
@@ -83,80 +83,14 @@ def _predict(model_path, data_dir):
     return np.asarray(gaze_true, np.float64)[order], np.asarray(gaze_pred, np.float64)[order], meta
 
 
-def frame_rate(meta):
-    """The data's frame rate from `dot_time` steps within a stare sequence."""
-    same = (np.diff(meta["recording"]) == 0) & (np.diff(meta["dot"]) == 0) & (
-        np.diff(meta["frame"]) == 1
-    )
-    steps = np.diff(meta["dot_time"].astype(np.float64))[same]
-    return float(1.0 / np.median(steps))
-
-
-def _run_filter(make_filter, preds, meta, rate):
-    out = np.empty_like(preds)
-    times = meta["frame"].astype(np.float64) / rate
-    for recording in np.unique(meta["recording"]):
-        rows = np.flatnonzero(meta["recording"] == recording)
-        if make_filter is None:
-            out[rows] = preds[rows]
-        else:
-            out[rows] = smoothing.filter_sequence(make_filter(), preds[rows], times[rows])
-    return out, times
-
-
-def _second_half(meta):
-    keep = np.zeros(len(meta["dot"]), bool)
-    keys = meta["recording"].astype(np.int64) * 10000 + meta["dot"].astype(np.int64)
-    for key in np.unique(keys):
-        rows = np.flatnonzero(keys == key)
-        keep[rows[len(rows) // 2:]] = True
-    return keep
-
-
-def _transitions(raw, meta, rate, min_step_cm):
-    """(rows of the recording, change time, start level, end level) per dot change."""
-    found = []
-    times = meta["frame"].astype(np.float64) / rate
-    for recording in np.unique(meta["recording"]):
-        rows = np.flatnonzero(meta["recording"] == recording)
-        dots = meta["dot"][rows]
-        for i in np.flatnonzero(np.diff(dots) != 0):
-            old = rows[: i + 1][dots[: i + 1] == dots[i]]
-            new = rows[i + 1:][dots[i + 1:] == dots[i + 1]]
-            if len(old) < 4 or len(new) < 4:
-                continue
-            start = raw[old[-5:]].mean(axis=0)
-            end = raw[new[len(new) // 2:]].mean(axis=0)
-            if np.linalg.norm(end - start) >= min_step_cm:
-                segment = np.concatenate([old[-5:], new])
-                found.append((segment, times[new[0]], start, end))
-    return found
-
-
 def evaluate(name, family, setting, make_filter, gaze_true, raw, meta, rate, min_step_cm,
              msd_min_length):
-    out, times = _run_filter(make_filter, raw, meta, rate)
-    ids = (meta["recording"], meta["dot"])
-    settled = _second_half(meta)
-    lags = [
-        smoothing.step_lag(times[rows], out[rows], start, end, change)
-        for rows, change, start, end in _transitions(raw, meta, rate, min_step_cm)
-    ]
-    lags = np.asarray(lags)
-    return {
-        "name": name,
-        "family": family,
-        "setting": setting,
-        "msd_cm": metrics.mean_standard_deviation(out, ids, min_length=msd_min_length),
-        "msd_settled_cm": metrics.mean_standard_deviation(
-            out[settled], (ids[0][settled], ids[1][settled]),
-            min_length=max(msd_min_length // 2, 2),
-        ),
-        "lag_ms": 1000 * float(np.nanmean(lags)),
-        "lag_never_reached": int(np.sum(np.isnan(lags))),
-        "transitions": int(len(lags)),
-        "error_cm": float(np.mean(np.linalg.norm(out - gaze_true, axis=1))),
-    }
+    outputs, _ = jitter_lag.filter_recordings(make_filter, raw, meta, rate)
+    row = {"name": name, "family": family, "setting": setting}
+    row.update(jitter_lag.jitter_and_lag(outputs, raw, gaze_true, meta, rate,
+                                         min_step_cm=min_step_cm,
+                                         msd_min_length=msd_min_length))
+    return row
 
 
 def _filters():
@@ -216,7 +150,7 @@ def main(argv):
                   "(see this file's docstring)", file=sys.stderr)
             return 1
     gaze_true, raw, meta = _predict(FLAGS.model, FLAGS.data_dir)
-    rate = frame_rate(meta)
+    rate = jitter_lag.frame_rate(meta)
     args = (gaze_true, raw, meta, rate, FLAGS.min_step_cm, FLAGS.msd_min_length)
     rows = [evaluate(name, family, setting, make, *args)
             for name, family, setting, make in _filters()]
