@@ -13,8 +13,7 @@ Example:
 
 >>> estimator = GazeEstimator.from_tflite("runs/quick/model_int8.tflite")  # doctest: +SKIP
 >>> result = estimator.estimate(frame, device="iPhone 6", orientation=1)  # doctest: +SKIP
->>> result.screen_points  # doctest: +SKIP
-(171.3, 402.8)
+>>> x_pts, y_pts = result.screen_points  # doctest: +SKIP
 """
 
 import dataclasses
