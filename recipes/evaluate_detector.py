@@ -16,7 +16,8 @@ data's, the share of eyes found by the eye cascade, and, with `--model`, the
 model's error in cm on detector crops against the data's crops on the same
 frames. With `--tflite` it times the detector per frame and the estimator
 end to end (detector, crops, the `.tflite` model, screen mapping, filter).
-It also runs the detector on the photograph `astronaut.png` that
+`--face_cascade`, `--min_neighbors` and `--detect_width` compare detector
+settings. It also runs the detector on the photograph `astronaut.png` that
 scikit-image ships in its wheel, when scikit-image is installed.
 """
 
@@ -44,6 +45,9 @@ flags.DEFINE_string("model", None, "A .keras model: error on detector vs data cr
 flags.DEFINE_string("tflite", None, "A .tflite model: end-to-end estimator latency.")
 flags.DEFINE_integer("latency_frames", 60, "Frames timed for the latencies.")
 flags.DEFINE_string("output", None, "JSON file for the results.")
+flags.DEFINE_string("face_cascade", detector_lib.FACE_CASCADE, "Face cascade file.")
+flags.DEFINE_integer("min_neighbors", 3, "Detections a face needs to be kept.")
+flags.DEFINE_integer("detect_width", 320, "Longer side the frame is shrunk to.")
 flags.mark_flag_as_required("raw_dir")
 FLAGS = flags.FLAGS
 
@@ -82,9 +86,14 @@ def _data_boxes(recording, index):
     return face, left, right
 
 
+def _detector_flags():
+    return {"face_cascade": FLAGS.face_cascade, "min_neighbors": FLAGS.min_neighbors,
+            "detect_width": FLAGS.detect_width}
+
+
 def fit(raw_dir, stride):
     """Fits the face and eye conventions and the eye layout on `train`."""
-    detector = detector_lib.HaarFaceEyeDetector()
+    detector = detector_lib.HaarFaceEyeDetector(**_detector_flags())
     faces, eyes, layout = ([], []), ([], []), ([], [], [])
     total = _count(raw_dir, "train", stride)
     for recording, index, image in tqdm.tqdm(
@@ -126,6 +135,7 @@ def measure(raw_dir, detector, stride, model_path):
             model_path, detector=detector, smoother=None
         )
     found, face_iou, eye_iou, from_cascade, seconds = [], [], [], [], []
+    per_recording = {}
     crops_detector, crops_data, gaze_true = [], [], []
     total = _count(raw_dir, "test", stride)
     for recording, index, image in tqdm.tqdm(
@@ -136,6 +146,7 @@ def measure(raw_dir, detector, stride, model_path):
         detection = detector.detect(image)
         seconds.append(time.perf_counter() - start)
         found.append(detection is not None)
+        per_recording.setdefault(f"{recording.number:05d}", []).append(found[-1])
         if detection is None:
             continue
         face_iou.append(detector_lib.box_iou(detection.face_box, face))
@@ -167,6 +178,9 @@ def measure(raw_dir, detector, stride, model_path):
         "eye_iou_median": float(np.median(eye_iou)),
         "eyes_from_cascade": float(np.mean(from_cascade)),
         "detector_ms_median_test_frames": 1000 * float(np.median(seconds)),
+        "detection_rate_per_recording": {
+            k: round(float(np.mean(v)), 3) for k, v in sorted(per_recording.items())
+        },
     }
     if crops_detector:
         gaze_true = np.asarray(gaze_true)
@@ -255,7 +269,7 @@ def main(argv):
         kwargs = {k: fitted[k] for k in ("face_convention", "eye_convention", "eye_layout")}
         results.update({k: repr(v) if k in kwargs else v for k, v in fitted.items()})
         print("fitted:", json.dumps({k: results[k] for k in fitted}, indent=2))
-    detector = detector_lib.HaarFaceEyeDetector(**kwargs)
+    detector = detector_lib.HaarFaceEyeDetector(**kwargs, **_detector_flags())
     results.update(measure(FLAGS.raw_dir, detector, FLAGS.test_stride, FLAGS.model))
     if FLAGS.tflite:
         results.update(latency(FLAGS.raw_dir, detector, FLAGS.tflite, FLAGS.latency_frames))
