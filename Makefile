@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA := data/quick
 RUN := runs/quick
+# A recording of the quick set whose subject the face detector finds.
+DEMO_RECORDING ?= $(DATA)/raw/00018
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test test-all setup clean-demo
@@ -45,6 +47,10 @@ demo: $(VENV)/.installed $(RUN)/metrics.json
 	@echo "TFLite int8:  $(RUN)/model_int8.tflite   metrics: $(RUN)/metrics_int8.json"
 	@echo "Latency:      $(RUN)/benchmark_int8.json"
 	@echo "Logs:         $(VENV)/bin/tensorboard --logdir $(RUN)/logs"
+	@echo
+	@echo "Estimator: camera frames of $(DEMO_RECORDING) to points on its screen:"
+	$(PY) recipes/estimate.py --model=$(RUN)/model_int8.tflite --frames=$(DEMO_RECORDING) \
+		--max_frames=8 --output=$(RUN)/estimate/gaze.csv --draw_dir=$(RUN)/estimate/drawn
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q

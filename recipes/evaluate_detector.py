@@ -1,0 +1,287 @@
+r"""Measures the face and eye detector against the data's own boxes.
+
+Usage (the README's figures, on the quick synthetic set):
+
+    python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
+        --model=runs/quick/model.keras --tflite=runs/quick/model_int8.tflite \
+        --output=runs/detector/detector.json
+
+With `--fit`, the box conventions (centre shift and scale of the cascade's
+face and eye boxes onto the data's) and the eye layout are first fitted on
+the training recordings (every `--fit_stride`-th frame) and then used for
+the measurement; without it, the detector's defaults are measured. On the
+test recordings (every frame whose face and eyes the data marks valid) it
+reports the detection rate, the IoU of the face and eye boxes with the
+data's, the share of eyes found by the eye cascade, and, with `--model`, the
+model's error in cm on detector crops against the data's crops on the same
+frames. With `--tflite` it times the detector per frame and the estimator
+end to end (detector, crops, the `.tflite` model, screen mapping, filter).
+`--face_cascade`, `--min_neighbors` and `--detect_width` compare detector
+settings. It also runs the detector on the photograph `astronaut.png` that
+scikit-image ships in its wheel, when scikit-image is installed.
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+import numpy as np  # noqa: E402
+import tqdm  # noqa: E402
+
+from tat_keras.data import gazecapture_io  # noqa: E402
+from tat_keras.inference import detector as detector_lib  # noqa: E402
+
+flags.DEFINE_string("raw_dir", None, "GazeCapture-layout recordings (frames and JSON).")
+flags.DEFINE_bool("fit", False, "Fit the box conventions on the training recordings first.")
+flags.DEFINE_integer("fit_stride", 4, "Use every n-th training frame for the fit.")
+flags.DEFINE_integer("test_stride", 1, "Use every n-th test frame.")
+flags.DEFINE_string("model", None, "A .keras model: error on detector vs data crops.")
+flags.DEFINE_string("tflite", None, "A .tflite model: end-to-end estimator latency.")
+flags.DEFINE_integer("latency_frames", 60, "Frames timed for the latencies.")
+flags.DEFINE_string("output", None, "JSON file for the results.")
+flags.DEFINE_string("face_cascade", detector_lib.FACE_CASCADE, "Face cascade file.")
+flags.DEFINE_integer("min_neighbors", 3, "Detections a face needs to be kept.")
+flags.DEFINE_integer("detect_width", 320, "Longer side the frame is shrunk to.")
+flags.mark_flag_as_required("raw_dir")
+FLAGS = flags.FLAGS
+
+
+def _frames(raw_dir, split, stride):
+    """Yields (recording, index, frame) for frames whose boxes are all valid."""
+    for name in gazecapture_io.list_recordings(raw_dir):
+        path = os.path.join(raw_dir, name)
+        if gazecapture_io.read_split(path) != split:
+            continue
+        recording = gazecapture_io.read_recording(path)
+        reasons = gazecapture_io.frame_skip_reasons(recording)
+        for index in range(0, recording.num_frames, stride):
+            if reasons[index] is None:
+                image = gazecapture_io.decode_jpeg(
+                    os.path.join(path, "frames", recording.frame_names[index])
+                )
+                yield recording, index, image
+
+
+def _count(raw_dir, split, stride):
+    total = 0
+    for name in gazecapture_io.list_recordings(raw_dir):
+        path = os.path.join(raw_dir, name)
+        if gazecapture_io.read_split(path) == split:
+            recording = gazecapture_io.read_recording(path)
+            reasons = gazecapture_io.frame_skip_reasons(recording)
+            total += sum(r is None for r in reasons[::stride])
+    return total
+
+
+def _data_boxes(recording, index):
+    face = recording.boxes["face"][index]
+    left = gazecapture_io.absolute_eye_boxes(face, recording.boxes["left_eye"][index])
+    right = gazecapture_io.absolute_eye_boxes(face, recording.boxes["right_eye"][index])
+    return face, left, right
+
+
+def _detector_flags():
+    return {"face_cascade": FLAGS.face_cascade, "min_neighbors": FLAGS.min_neighbors,
+            "detect_width": FLAGS.detect_width}
+
+
+def fit(raw_dir, stride):
+    """Fits the face and eye conventions and the eye layout on `train`."""
+    detector = detector_lib.HaarFaceEyeDetector(**_detector_flags())
+    faces, eyes, layout = ([], []), ([], []), ([], [], [])
+    total = _count(raw_dir, "train", stride)
+    for recording, index, image in tqdm.tqdm(
+        _frames(raw_dir, "train", stride), total=total, desc="fit (train)"
+    ):
+        face, left, right = _data_boxes(recording, index)
+        layout[0].append(face)
+        layout[1].append(recording.boxes["left_eye"][index])
+        layout[2].append(recording.boxes["right_eye"][index])
+        raw_face, raw_eyes = detector.detect_raw(image)
+        if raw_face is None or detector_lib.box_iou(raw_face, face) < 0.3:
+            continue  # No face, or another object than the data's face.
+        faces[0].append(raw_face)
+        faces[1].append(face)
+        for eye in raw_eyes:
+            centre = eye[:2] + eye[2:] / 2
+            for truth in (left, right):
+                if np.all(np.abs(centre - (truth[:2] + truth[2:] / 2)) < truth[2:] / 2):
+                    eyes[0].append(eye)
+                    eyes[1].append(truth)
+    result = {
+        "face_convention": detector_lib.fit_box_convention(*faces),
+        "eye_convention": detector_lib.fit_box_convention(*eyes),
+        "eye_layout": detector_lib.fit_eye_layout(*layout),
+        "fit_faces": len(faces[0]),
+        "fit_eyes": len(eyes[0]),
+        "fit_frames": total,
+    }
+    return result
+
+
+def measure(raw_dir, detector, stride, model_path):
+    """Detection rate, IoUs and the model's error on detector vs data crops."""
+    predict = None
+    if model_path:
+        from tat_keras.inference import estimator as estimator_lib
+
+        predict = estimator_lib.GazeEstimator.from_keras(
+            model_path, detector=detector, smoother=None
+        )
+    found, face_iou, eye_iou, from_cascade, seconds = [], [], [], [], []
+    per_recording = {}
+    crops_detector, crops_data, gaze_true = [], [], []
+    total = _count(raw_dir, "test", stride)
+    for recording, index, image in tqdm.tqdm(
+        _frames(raw_dir, "test", stride), total=total, desc="measure (test)"
+    ):
+        face, left, right = _data_boxes(recording, index)
+        start = time.perf_counter()
+        detection = detector.detect(image)
+        seconds.append(time.perf_counter() - start)
+        found.append(detection is not None)
+        per_recording.setdefault(f"{recording.number:05d}", []).append(found[-1])
+        if detection is None:
+            continue
+        face_iou.append(detector_lib.box_iou(detection.face_box, face))
+        for box, truth in ((detection.left_eye_box, left), (detection.right_eye_box, right)):
+            absolute = gazecapture_io.absolute_eye_boxes(detection.face_box, box)
+            eye_iou.append(detector_lib.box_iou(absolute, truth))
+        from_cascade.extend(detection.eyes_from_cascade)
+        if predict is not None:
+            size = predict.image_size
+            mine = gazecapture_io.crop_frame(
+                image, detection.face_box, detection.left_eye_box,
+                detection.right_eye_box, size,
+            )
+            theirs = gazecapture_io.crop_frame(
+                image, face, recording.boxes["left_eye"][index],
+                recording.boxes["right_eye"][index], size,
+            )
+            if mine is not None and theirs is not None:
+                crops_detector.append(mine)
+                crops_data.append(theirs)
+                gaze_true.append([recording.dot["XCam"][index], recording.dot["YCam"][index]])
+    result = {
+        "test_frames": len(found),
+        "detection_rate": float(np.mean(found)),
+        "face_iou_mean": float(np.mean(face_iou)),
+        "face_iou_median": float(np.median(face_iou)),
+        "face_iou_at_least_0.5": float(np.mean(np.asarray(face_iou) >= 0.5)),
+        "eye_iou_mean": float(np.mean(eye_iou)),
+        "eye_iou_median": float(np.median(eye_iou)),
+        "eyes_from_cascade": float(np.mean(from_cascade)),
+        "detector_ms_median_test_frames": 1000 * float(np.median(seconds)),
+        "detection_rate_per_recording": {
+            k: round(float(np.mean(v)), 3) for k, v in sorted(per_recording.items())
+        },
+    }
+    if crops_detector:
+        gaze_true = np.asarray(gaze_true)
+
+        def error(crops):
+            batch = {k: np.stack([c[k] for c in crops]).astype(np.float32)
+                     for k in ("face", "left_eye", "right_eye")}
+            preds = np.concatenate([
+                predict.predict_fn({k: v[i:i + 64] for k, v in batch.items()})
+                for i in range(0, len(gaze_true), 64)
+            ])
+            return float(np.mean(np.linalg.norm(preds - gaze_true, axis=1)))
+
+        result.update(
+            error_frames=len(gaze_true),
+            error_cm_detector_crops=error(crops_detector),
+            error_cm_data_crops=error(crops_data),
+        )
+    return result
+
+
+def latency(raw_dir, detector, tflite_path, frames):
+    """Median detector and end-to-end estimator latency (ms per frame)."""
+    from tat_keras.inference import estimator as estimator_lib
+
+    estimator = estimator_lib.GazeEstimator.from_tflite(tflite_path, detector=detector)
+    images = []  # Frames where the detector finds a face: the full path runs.
+    for recording, index, image in _frames(raw_dir, "test", 1):
+        if detector.detect(image) is not None:
+            images.append((recording.device, int(recording.orientation[index]), image))
+        if len(images) == frames:
+            break
+    detect_s, total_s, found = [], [], 0
+    for i, (device, orientation, image) in enumerate(images):
+        start = time.perf_counter()
+        detector.detect(image)
+        detect_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        result = estimator.estimate(image, device=device, orientation=orientation,
+                                    timestamp=float(i))
+        total_s.append(time.perf_counter() - start)
+        found += result.face_found
+    return {
+        "latency_frames": len(images),
+        "latency_faces_found": found,
+        "frame_shape": list(images[0][2].shape),
+        "detector_ms_median_faces": 1000 * float(np.median(detect_s)),
+        "estimator_int8_ms_median": 1000 * float(np.median(total_s)),
+    }
+
+
+def real_photograph(detector):
+    """The detector on scikit-image's bundled `astronaut.png` (no download)."""
+    try:
+        import skimage
+    except ImportError:
+        return {"photograph": "scikit-image not installed"}
+    from PIL import Image
+
+    path = os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    raw_face, raw_eyes = detector.detect_raw(image)
+    detection = detector.detect(image)
+    return {
+        "photograph": path,
+        "photograph_shape": list(image.shape),
+        "photograph_face_found": detection is not None,
+        "photograph_raw_face_box": None if raw_face is None else raw_face.tolist(),
+        "photograph_face_box": None if detection is None else detection.face_box.round(1).tolist(),
+        "photograph_eyes_from_cascade": None if detection is None else list(detection.eyes_from_cascade),
+        "photograph_raw_eye_boxes": [e.tolist() for e in raw_eyes],
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if not os.path.isdir(FLAGS.raw_dir):
+        print(f"error: no recordings at {FLAGS.raw_dir}; render them with "
+              "recipes/make_synthetic.py", file=sys.stderr)
+        return 1
+    results = {"raw_dir": FLAGS.raw_dir}
+    kwargs = {}
+    if FLAGS.fit:
+        fitted = fit(FLAGS.raw_dir, FLAGS.fit_stride)
+        kwargs = {k: fitted[k] for k in ("face_convention", "eye_convention", "eye_layout")}
+        results.update({k: repr(v) if k in kwargs else v for k, v in fitted.items()})
+        print("fitted:", json.dumps({k: results[k] for k in fitted}, indent=2))
+    detector = detector_lib.HaarFaceEyeDetector(**kwargs, **_detector_flags())
+    results.update(measure(FLAGS.raw_dir, detector, FLAGS.test_stride, FLAGS.model))
+    if FLAGS.tflite:
+        results.update(latency(FLAGS.raw_dir, detector, FLAGS.tflite, FLAGS.latency_frames))
+    results.update(real_photograph(detector))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if FLAGS.output:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+        with open(FLAGS.output, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
