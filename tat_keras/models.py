@@ -41,6 +41,9 @@ CONV_NAMES = tuple(name for stage in CASIA_STAGES for name, _ in stage)
 BRANCH_FEATURES = 128
 FINAL_FEATURES = 128
 BN_EPSILON = 1e-3
+# Pixels in [0, 255] are mapped to [-1, 1]: x * PIXEL_SCALE + PIXEL_OFFSET.
+PIXEL_SCALE = 1.0 / 127.5
+PIXEL_OFFSET = -1.0
 # Keras's default batch-norm momentum (0.99) lets the moving statistics trail
 # the weights for a few hundred steps, which is most of a CPU-sized run and
 # of each mini-generation after a rebirth; 0.9 (PyTorch's default, 0.1 in its
@@ -145,7 +148,7 @@ def gaze_net_graph(
         for name in INPUT_NAMES
     }
     rescale = (
-        layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling", **body)
+        layers.Rescaling(PIXEL_SCALE, offset=PIXEL_OFFSET, name="rescaling", **body)
         if normalize_pixels
         else None
     )
