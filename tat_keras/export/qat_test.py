@@ -14,7 +14,13 @@ from tat_keras.export import tflite_test
 
 @pytest.fixture(scope="module")
 def model():
-    return tflite_test.tiny_gaze_net(seed=3, image_size=tflite_test.TINY_SIZE)
+    model = tflite_test.tiny_gaze_net(seed=3, image_size=tflite_test.TINY_SIZE)
+    # Head biases falling across the bins, as in a trained ordinal head:
+    # most probabilities sit away from 0.5, so decoding is not a coin toss.
+    for head in ("x", "y"):
+        layer = model.get_layer(head)
+        layer.bias.assign(np.linspace(3.0, -3.0, layer.units).astype("float32"))
+    return model
 
 
 def test_twin_matches_keras_model_before_fine_tuning(model):
@@ -94,7 +100,8 @@ def test_qat_file_matches_the_quantization_aware_model(model, tmp_path):
     # folds batch norm into the convolutions: each moves a value by about
     # one step of its tensor. Four steps of the int8 probabilities (1/256)
     # cover that; the measured largest difference on these 16 samples is
-    # 0.0126 (3.2 steps).
+    # 0.0125 (3.2 steps), and 56% of the decodings have no bin that close
+    # to 0.5, so their gaze_cm must be exact.
     outputs = runner.TFLiteGazeModel(path).run(data)
     expected = quantized.predict(
         {n: qat.normalize_pixels(data[n]).numpy() for n in models.INPUT_NAMES}, verbose=0)

@@ -19,7 +19,7 @@ TINY_SIZE = 32
 # The int8 file's probabilities leave a LOGISTIC op whose int8 output has the
 # fixed scale 1/256: rounding alone moves them by half a step. One step
 # allows that rounding plus as much again carried from the quantized layers
-# below; the measured largest difference on `pixels(16)` is 0.0025.
+# below; the measured largest difference on `pixels(16)` is 0.0024.
 PROBABILITY_STEP = 1.0 / 256.0
 
 
@@ -67,9 +67,10 @@ def assert_matches(expected, outputs, bins, tolerance):
         ambiguous = np.sum(np.abs(expected[key] - 0.5) <= tolerance, axis=-1)
         error = np.abs(outputs["gaze_cm"][:, axis] - bins[key].decode(expected[key]))
         assert np.all(error <= bins[key].bin_size * ambiguous + 1e-5), (error, ambiguous)
-        exact.append(error < 1e-5)
-    # Most samples have no bin that close to 0.5: the check is not empty.
-    assert np.mean(exact) >= 0.5
+        exact.append(ambiguous == 0)
+    # Some samples have no bin that close to 0.5, and their gaze_cm must
+    # then be exactly the model's: the check is not empty.
+    assert np.any(exact)
 
 
 @pytest.fixture(scope="module")
