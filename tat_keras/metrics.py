@@ -33,31 +33,32 @@ class GazeErrorCm(keras.metrics.Metric):
 
     def __init__(self, x_bins=None, y_bins=None, name="error_cm", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.x_bins = _as_bins(x_bins)
-        self.y_bins = _as_bins(y_bins)
-        self.total = self.add_variable((), initializer="zeros", name="total")
-        self.count = self.add_variable((), initializer="zeros", name="count")
+        self.x_bins = _as_bins(x_bins, "x_bins")
+        self.y_bins = _as_bins(y_bins, "y_bins")
+        self.total = self.add_variable((), initializer="zeros", dtype=self.dtype, name="total")
+        self.count = self.add_variable((), initializer="zeros", dtype=self.dtype, name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):
             if self.x_bins is None or self.y_bins is None:
                 raise ValueError(
                     "GazeErrorCm needs x_bins and y_bins to decode bin "
-                    "probabilities; pass them or give predictions in cm."
+                    "probabilities; pass them or give predictions in cm. "
+                    f"Received: x_bins={self.x_bins}, y_bins={self.y_bins}"
                 )
             y_pred = ops.stack(
                 [self.x_bins.decode(y_pred["x"]), self.y_bins.decode(y_pred["y"])],
                 axis=-1,
             )
-        y_true = ops.cast(y_true, "float32")
-        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.cast(y_true, self.dtype)
+        y_pred = ops.cast(y_pred, self.dtype)
         distance = ops.sqrt(ops.sum(ops.square(y_true - y_pred), axis=-1))
         if sample_weight is None:
             self.total.assign_add(ops.sum(distance))
-            self.count.assign_add(ops.cast(ops.shape(distance)[0], "float32"))
+            self.count.assign_add(ops.cast(ops.shape(distance)[0], self.dtype))
             return
         weight = ops.broadcast_to(
-            ops.reshape(ops.cast(sample_weight, "float32"), (-1,)),
+            ops.reshape(ops.cast(sample_weight, self.dtype), (-1,)),
             ops.shape(distance),
         )
         self.total.assign_add(ops.sum(distance * weight))
@@ -73,9 +74,14 @@ class GazeErrorCm(keras.metrics.Metric):
         return config
 
 
-def _as_bins(bins):
+def _as_bins(bins, name):
     if bins is None or isinstance(bins, ordinal.OrdinalBins):
         return bins
+    if not isinstance(bins, dict) or set(bins) != {"low", "bin_size", "num_bins"}:
+        raise ValueError(
+            f"{name} must be an OrdinalBins, its config dict (low, bin_size, "
+            f"num_bins) or None. Received: {name}={bins!r}"
+        )
     return ordinal.OrdinalBins.from_config(bins)
 
 
@@ -128,8 +134,12 @@ def sequence_standard_deviations(predictions, sequence_ids, *, min_length=1):
         raise ValueError(
             f"predictions must have shape (N, 2). Received: {predictions.shape}"
         )
-    if min_length < 1:
-        raise ValueError(f"min_length must be at least 1. Received: {min_length}")
+    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or (
+        min_length < 1
+    ):
+        raise ValueError(
+            f"min_length must be an integer of at least 1. Received: min_length={min_length!r}"
+        )
     groups = _sequence_keys(sequence_ids, len(predictions))
     counts = np.bincount(groups)
     sums = np.stack(

@@ -156,6 +156,20 @@ def test_error_needs_bins_for_probabilities():
         metric.update_state(np.zeros((1, 2)), {"x": np.zeros((1, 3)), "y": np.zeros((1, 3))})
 
 
+@pytest.mark.parametrize("bins", ["x", 3, {"low": 0.0}])
+def test_error_rejects_bins_of_the_wrong_kind(bins):
+    with pytest.raises(ValueError, match="x_bins must be an OrdinalBins.*Received: x_bins="):
+        metrics.GazeErrorCm(bins, None)
+
+
+def test_error_follows_the_metric_dtype(rng):
+    bins = ordinal.OrdinalBins(0.0, 1.0, 4)
+    metric = metrics.GazeErrorCm(bins, bins, dtype="float64")
+    metric.update_state(np.array([[0.0, 0.0]]), np.array([[1e-9, 0.0]]))
+    assert keras.backend.standardize_dtype(metric.result().dtype) == "float64"
+    assert float(metric.result()) == pytest.approx(1e-9, rel=1e-6)
+
+
 def test_euclidean_error_bad_shapes_raise():
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         metrics.euclidean_error(np.zeros((3, 2)), np.zeros((4, 2)))
@@ -245,6 +259,7 @@ def test_msd_of_nothing_is_nan():
         (np.zeros((4, 2)), np.zeros(3), {}, "one entry per prediction"),
         (np.zeros((4, 2)), (np.zeros(4), np.zeros(5)), {}, "one entry per prediction"),
         (np.zeros((4, 2)), np.zeros(4), {"min_length": 0}, "min_length"),
+        (np.zeros((4, 2)), np.zeros(4), {"min_length": "3"}, "Received: min_length='3'"),
     ],
 )
 def test_msd_bad_inputs_raise(predictions, ids, kwargs, match):

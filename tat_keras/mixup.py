@@ -14,6 +14,7 @@ project.
 
 import keras
 from keras import ops
+from keras import tree
 
 
 def sample_mix_weights(batch_size, seed_generator, dtype="float32"):
@@ -105,9 +106,16 @@ class FeatureMixup(keras.layers.Layer):
     """Feature mixup of a batch and its labels (Eq. 8).
 
     At each training call, draws `alpha_i ~ U(0, 1)` per sample and a random
-    permutation of the batch, and mixes the features and every label tensor
-    of `labels` (e.g. the ordinal vectors `{"x": ..., "y": ...}`) with them.
-    Outside training it returns its inputs unchanged.
+    permutation of the batch, and mixes the features and the labels (a
+    tensor, or a dict of tensors such as the ordinal vectors
+    `{"x": ..., "y": ...}`) with them. Outside training it returns its
+    inputs unchanged.
+
+    Dtypes: the features are cast to the layer's compute dtype (float16
+    under `"mixed_float16"`); the labels are targets of the loss, not
+    activations, and keep their own dtype (the layer does not autocast
+    them); `alpha` is drawn in the policy's variable dtype (float32) and
+    cast to the dtype of each tensor it mixes.
 
     Args:
         seed: int or None. Seed of the layer's `SeedGenerator`.
@@ -115,12 +123,12 @@ class FeatureMixup(keras.layers.Layer):
 
     Call arguments:
         features: tensor `(B, D)`.
-        labels: dict of tensors `(B, ...)`, all mixed alike.
+        labels: tensor `(B, ...)` or dict of such tensors, all mixed alike.
         training: bool. Mix only when True.
 
     Returns:
-        Tuple `(mixed_features, mixed_labels)`, `mixed_labels` a dict with
-        the keys of `labels`.
+        Tuple `(mixed_features, mixed_labels)`, `mixed_labels` with the
+        structure of `labels`.
 
     Example:
 
@@ -132,6 +140,7 @@ class FeatureMixup(keras.layers.Layer):
     """
 
     def __init__(self, seed=None, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, int)
@@ -143,6 +152,10 @@ class FeatureMixup(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._build_at_init()
 
+    def build(self, features_shape=None, labels_shape=None):
+        # No weights; the seed generator is created in `__init__`.
+        pass
+
     def sample(self, batch_size):
         """Draws `(alpha, permutation)` for a batch, as a training call does.
 
@@ -150,39 +163,49 @@ class FeatureMixup(keras.layers.Layer):
             batch_size: int or scalar integer tensor.
 
         Returns:
-            Tuple of tensors `(alpha (B,), permutation (B,))`.
+            Tuple of tensors `(alpha (B,), permutation (B,))`, `alpha` in
+            the policy's variable dtype.
         """
         alpha = sample_mix_weights(
-            batch_size, self.seed_generator, dtype=self.compute_dtype
+            batch_size, self.seed_generator, dtype=self.dtype_policy.variable_dtype
         )
         permutation = sample_permutation(batch_size, self.seed_generator)
         return alpha, permutation
 
     def call(self, features, labels, training=None):
-        if not isinstance(labels, dict):
-            raise ValueError(
-                "labels must be a dict of label tensors, e.g. "
-                f"{{'x': ..., 'y': ...}}. Received: labels={labels!r}"
-            )
+        _check_labels(labels)
+        features = ops.cast(features, self.compute_dtype)
         if not training:
-            return features, dict(labels)
+            return features, tree.map_structure(ops.convert_to_tensor, labels)
         alpha, permutation = self.sample(ops.shape(features)[0])
-        mixed_labels = {
-            key: _mix_tensor(value, alpha, permutation)
-            for key, value in labels.items()
-        }
+        mixed_labels = tree.map_structure(
+            lambda value: _mix_tensor(value, alpha, permutation), labels
+        )
         return _mix_tensor(features, alpha, permutation), mixed_labels
 
+    def compute_output_shape(self, features_shape, labels_shape):
+        return tuple(features_shape), tree.map_shape_structure(tuple, labels_shape)
+
     def compute_output_spec(self, features, labels, training=None):
+        _check_labels(labels)
         return (
-            keras.KerasTensor(features.shape, dtype=features.dtype),
-            {
-                key: keras.KerasTensor(value.shape, dtype=value.dtype)
-                for key, value in labels.items()
-            },
+            keras.KerasTensor(features.shape, dtype=self.compute_dtype),
+            tree.map_structure(
+                lambda value: keras.KerasTensor(value.shape, dtype=value.dtype),
+                labels,
+            ),
         )
 
     def get_config(self):
         config = super().get_config()
         config.update({"seed": self.seed})
         return config
+
+
+def _check_labels(labels):
+    leaves = tree.flatten(labels)
+    if not leaves or not all(hasattr(leaf, "shape") for leaf in leaves):
+        raise ValueError(
+            "labels must be a label tensor or a dict of label tensors, e.g. "
+            f"{{'x': ..., 'y': ...}}. Received: labels={labels!r}"
+        )

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from keras.src import testing
 
 from tat_keras import mixup
 
@@ -155,7 +156,63 @@ def test_feature_mixup_serialization_round_trip():
 def test_feature_mixup_validates_arguments():
     with pytest.raises(ValueError, match="seed must be an int or None"):
         mixup.FeatureMixup(seed=1.5)
+    with pytest.raises(ValueError, match="Received: seed='1'"):
+        mixup.FeatureMixup(seed="1")
     layer = mixup.FeatureMixup(seed=0)
-    with pytest.raises(ValueError, match="labels must be a dict"):
-        layer(np.ones((2, 4), "float32"), np.ones((2, 3), "float32"),
-              training=True)
+    with pytest.raises(ValueError, match="labels must be a label tensor or a dict"):
+        layer(np.ones((2, 4), "float32"), labels={"x": "bins"}, training=True)
+    with pytest.raises(ValueError, match="Received: labels=None"):
+        layer(np.ones((2, 4), "float32"), labels=None, training=True)
+
+
+def test_feature_mixup_mixes_a_single_label_tensor_like_a_dict():
+    features, labels_x, _ = make_batch()
+    alone = mixup.FeatureMixup(seed=4)(features, labels_x, training=True)[1]
+    in_dict = mixup.FeatureMixup(seed=4)(features, {"x": labels_x}, training=True)[1]
+    np.testing.assert_array_equal(ops.convert_to_numpy(alone),
+                                  ops.convert_to_numpy(in_dict["x"]))
+
+
+def test_feature_mixup_output_shapes():
+    layer = mixup.FeatureMixup(seed=0)
+    assert layer.compute_output_shape((None, 128), {"x": (None, 133), "y": (None, 98)}) == (
+        (None, 128), {"x": (None, 133), "y": (None, 98)})
+    assert layer.compute_output_shape((8, 16), (8, 5)) == ((8, 16), (8, 5))
+
+
+def test_mixed_precision_mixes_features_in_float16_and_labels_in_float32():
+    features, labels_x, _ = make_batch()
+    layer = mixup.FeatureMixup(seed=3, dtype="mixed_float16")
+    twin = mixup.FeatureMixup(seed=3, dtype="mixed_float16")
+    mixed_features, mixed_labels = layer(features, {"x": labels_x}, training=True)
+    assert mixed_features.dtype == "float16"
+    assert mixed_labels["x"].dtype == "float32"
+    alpha, permutation = (ops.convert_to_numpy(t) for t in twin.sample(6))
+    assert alpha.dtype == np.float32
+    # The labels are mixed with the float32 alpha, unrounded.
+    np.testing.assert_allclose(ops.convert_to_numpy(mixed_labels["x"]),
+                               reference_mix(labels_x, alpha, permutation), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(mixed_features).astype(np.float32),
+        reference_mix(features.astype(np.float16).astype(np.float32), alpha, permutation),
+        rtol=2e-3, atol=2e-3)
+
+
+class FeatureMixupLayerTest(testing.TestCase):
+    """Keras's own layer checks, mixed precision included."""
+
+    def test_run_layer_test(self):
+        self.run_layer_test(
+            mixup.FeatureMixup,
+            {"seed": 1},
+            input_shape={"features_shape": (4, 16), "labels_shape": (4, 5)},
+            call_kwargs={"training": True},
+            expected_output_shape=((4, 16), (4, 5)),
+            expected_output_dtype=("float32", "float32"),
+            expected_num_trainable_weights=0,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+            # The harness's training model passes one positional input; the
+            # layer takes two and has no weights to train.
+            run_training_check=False,
+        )

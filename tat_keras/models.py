@@ -20,12 +20,13 @@ argument, so that the quantization-aware training bridge can build the very
 same architecture with `tf_keras.layers`.
 """
 
+import numbers
+
 import keras
 import numpy as np
 
 from tat_keras import ordinal
-
-INPUT_NAMES = ("face", "left_eye", "right_eye")
+from tat_keras.crops import INPUT_NAMES
 
 # (name, filters at width 1.0) of the CASIA-WebFace convolutions; a pooling
 # layer follows every stage but the last, which is globally averaged.
@@ -40,6 +41,9 @@ CONV_NAMES = tuple(name for stage in CASIA_STAGES for name, _ in stage)
 BRANCH_FEATURES = 128
 FINAL_FEATURES = 128
 BN_EPSILON = 1e-3
+# Pixels in [0, 255] are mapped to [-1, 1]: x * PIXEL_SCALE + PIXEL_OFFSET.
+PIXEL_SCALE = 1.0 / 127.5
+PIXEL_OFFSET = -1.0
 # Keras's default batch-norm momentum (0.99) lets the moving statistics trail
 # the weights for a few hundred steps, which is most of a CPU-sized run and
 # of each mini-generation after a rebirth; 0.9 (PyTorch's default, 0.1 in its
@@ -52,7 +56,7 @@ def scaled_filters(filters, width_multiplier):
     return max(4, int(round(filters * width_multiplier)))
 
 
-def _branch_layers(layers, prefix, width_multiplier, batch_norm_momentum):
+def _branch_layers(layers, prefix, width_multiplier, batch_norm_momentum, dtype):
     """The layers of one CASIA-WebFace branch, named `{prefix}_conv11` etc."""
     stages = []
     for stage in CASIA_STAGES:
@@ -67,23 +71,27 @@ def _branch_layers(layers, prefix, width_multiplier, batch_norm_momentum):
                         padding="same",
                         use_bias=False,
                         name=f"{prefix}_{conv_name}",
+                        **dtype,
                     ),
                     layers.BatchNormalization(
                         momentum=batch_norm_momentum,
                         epsilon=BN_EPSILON,
                         name=f"{prefix}_bn{suffix}",
+                        **dtype,
                     ),
-                    layers.ReLU(name=f"{prefix}_relu{suffix}"),
+                    layers.ReLU(name=f"{prefix}_relu{suffix}", **dtype),
                 )
             )
         stages.append(blocks)
     pools = [
-        layers.MaxPooling2D(2, name=f"{prefix}_pool{i + 1}")
+        layers.MaxPooling2D(2, name=f"{prefix}_pool{i + 1}", **dtype)
         for i in range(len(CASIA_STAGES) - 1)
     ]
     head = (
-        layers.GlobalAveragePooling2D(name=f"{prefix}_gap"),
-        layers.Dense(BRANCH_FEATURES, activation="relu", name=f"{prefix}_fc"),
+        layers.GlobalAveragePooling2D(name=f"{prefix}_gap", **dtype),
+        layers.Dense(
+            BRANCH_FEATURES, activation="relu", name=f"{prefix}_fc", **dtype
+        ),
     )
     return stages, pools, head
 
@@ -108,6 +116,8 @@ def gaze_net_graph(
     share_eye_weights=True,
     normalize_pixels=True,
     batch_norm_momentum=BN_MOMENTUM,
+    dtype=None,
+    head_dtype=None,
 ):
     """Builds the network's graph with the given `layers` module.
 
@@ -123,22 +133,30 @@ def gaze_net_graph(
             [-1, 1] at the start of every branch.
         batch_norm_momentum: float. Momentum of the batch-norm moving
             statistics.
+        dtype: dtype policy or None. Policy of every layer but the heads;
+            None leaves the layers at the global policy.
+        head_dtype: dtype policy or None. Policy of the two ordinal heads.
 
     Returns:
         `(inputs, outputs)`: dicts of symbolic tensors keyed by
         `INPUT_NAMES` and by `"x"`, `"y"`.
     """
+    body = {} if dtype is None else {"dtype": dtype}
+    head = {} if head_dtype is None else {"dtype": head_dtype}
     inputs = {
         name: layers.Input((image_size, image_size, 3), name=name)
         for name in INPUT_NAMES
     }
     rescale = (
-        layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")
+        layers.Rescaling(PIXEL_SCALE, offset=PIXEL_OFFSET, name="rescaling", **body)
         if normalize_pixels
         else None
     )
+
     def branch(prefix):
-        return _branch_layers(layers, prefix, width_multiplier, batch_norm_momentum)
+        return _branch_layers(
+            layers, prefix, width_multiplier, batch_norm_momentum, body
+        )
 
     face_branch = branch("face")
     if share_eye_weights:
@@ -158,13 +176,41 @@ def gaze_net_graph(
             x = rescale(x)
         features.append(_apply_branch(branch, x))
 
-    x = layers.Concatenate(name="concat")(features)
-    x = layers.Dense(FINAL_FEATURES, activation="relu", name="final_feature")(x)
+    x = layers.Concatenate(name="concat", **body)(features)
+    x = layers.Dense(
+        FINAL_FEATURES, activation="relu", name="final_feature", **body
+    )(x)
     outputs = {
-        "x": layers.Dense(x_bins, activation="sigmoid", name="x")(x),
-        "y": layers.Dense(y_bins, activation="sigmoid", name="y")(x),
+        "x": layers.Dense(x_bins, activation="sigmoid", name="x", **head)(x),
+        "y": layers.Dense(y_bins, activation="sigmoid", name="y", **head)(x),
     }
     return inputs, outputs
+
+
+def _dtype_policy(dtype):
+    """The `keras.DTypePolicy` of `dtype` (None: the global policy)."""
+    if dtype is None:
+        return keras.config.dtype_policy()
+    try:
+        return keras.dtype_policies.get(dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "dtype must be a dtype policy name such as 'float32' or "
+            f"'mixed_float16', or a keras.DTypePolicy. Received: dtype={dtype!r}"
+        ) from error
+
+
+def _check_number(name, value, *, integer=False):
+    """Raises a ValueError that says what was received unless `value` is a
+    real number (an integral one when `integer`)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or (integer and int(value) != value)
+    ):
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{name} must be {kind}. Received: {name}={value!r}")
 
 
 @keras.saving.register_keras_serializable(package="tat_keras")
@@ -190,11 +236,18 @@ class GazeNet(keras.Model):
         batch_norm_momentum: float. Momentum of the batch-norm moving
             statistics (see `BN_MOMENTUM`).
         name: str. Name of the model.
+        dtype: str or `keras.DTypePolicy`, or None for the global policy.
+            Under a mixed policy (`"mixed_float16"`) every layer computes in
+            float16 and keeps float32 variables, except the two ordinal
+            heads, which compute in the variable dtype (float32): their
+            probabilities feed the ordinal loss and the decoding to cm, and
+            a float16 sigmoid rounds to exactly 1 above a logit of about 8.
+        trainable: bool. Whether the weights are trained.
 
     Inputs: a dict with `face`, `left_eye` and `right_eye`, each float32
     `(batch, image_size, image_size, 3)` pixels in [0, 255].
     Outputs: a dict with `x` `(batch, x_bins)` and `y` `(batch, y_bins)`
-    bin probabilities.
+    bin probabilities, in the policy's variable dtype (float32).
 
     Example:
 
@@ -217,27 +270,37 @@ class GazeNet(keras.Model):
         y_bin_size=0.3,
         batch_norm_momentum=BN_MOMENTUM,
         name="gaze_net",
+        dtype=None,
         **kwargs,
     ):
-        if int(image_size) != image_size or image_size < 32:
+        _check_number("image_size", image_size, integer=True)
+        if image_size < 32:
             raise ValueError(
                 "image_size must be an integer of at least 32 (the network "
                 f"pools four times). Received: image_size={image_size}"
             )
+        _check_number("width_multiplier", width_multiplier)
         if not width_multiplier > 0:
             raise ValueError(
                 "width_multiplier must be positive. "
                 f"Received: width_multiplier={width_multiplier}"
             )
+        _check_number("batch_norm_momentum", batch_norm_momentum)
         if not 0.0 <= batch_norm_momentum < 1.0:
             raise ValueError(
                 "batch_norm_momentum must be in [0, 1). "
                 f"Received: batch_norm_momentum={batch_norm_momentum}"
             )
+        if not isinstance(share_eye_weights, (bool, np.bool_)):
+            raise ValueError(
+                "share_eye_weights must be True or False. "
+                f"Received: share_eye_weights={share_eye_weights!r}"
+            )
         bins = {
             "x": ordinal.OrdinalBins(x_low, x_bin_size, x_bins),
             "y": ordinal.OrdinalBins(y_low, y_bin_size, y_bins),
         }
+        policy = _dtype_policy(dtype)
 
         # === Functional model ===
         inputs, outputs = gaze_net_graph(
@@ -248,8 +311,13 @@ class GazeNet(keras.Model):
             y_bins=int(y_bins),
             share_eye_weights=share_eye_weights,
             batch_norm_momentum=batch_norm_momentum,
+            dtype=policy,
+            head_dtype=policy.variable_dtype,
         )
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        # A functional model drops `dtype`; the policy is set here so that
+        # `compile` wraps the optimizer for loss scaling under float16.
+        self.dtype_policy = policy
 
         # === Config ===
         self.image_size = int(image_size)
@@ -309,6 +377,8 @@ class GazeNet(keras.Model):
             "y_bin_size": self.y_bin_size,
             "batch_norm_momentum": self.batch_norm_momentum,
             "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 
     @classmethod

@@ -22,11 +22,25 @@ Readings taken where the paper is ambiguous (see docs/interpretation.md):
   truncated to `0 .. num_bins - 1`.
 """
 
+import math
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
 
+# Probabilities are clipped to [_EPSILON, 1 - _EPSILON] before the logarithms;
+# in float32, where 1 - 1e-7 is still below 1 (in float16 it rounds to 1).
 _EPSILON = 1e-7
+
+
+def _is_real(value):
+    """True for a finite real number (bools excluded)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _is_numpy(value):
@@ -52,15 +66,16 @@ class OrdinalBins:
     """
 
     def __init__(self, low, bin_size, num_bins):
-        if not np.isfinite(low):
-            raise ValueError(f"low must be a finite number. Received: low={low}")
-        if not bin_size > 0 or not np.isfinite(bin_size):
+        if not _is_real(low):
+            raise ValueError(f"low must be a finite number. Received: low={low!r}")
+        if not _is_real(bin_size) or not bin_size > 0:
             raise ValueError(
-                f"bin_size must be a positive number. Received: bin_size={bin_size}"
+                f"bin_size must be a positive number. Received: bin_size={bin_size!r}"
             )
-        if int(num_bins) != num_bins or num_bins < 1:
+        if not _is_real(num_bins) or int(num_bins) != num_bins or num_bins < 1:
             raise ValueError(
-                f"num_bins must be a positive integer. Received: num_bins={num_bins}"
+                "num_bins must be a positive integer. "
+                f"Received: num_bins={num_bins!r}"
             )
         self.low = float(low)
         self.bin_size = float(bin_size)
@@ -69,9 +84,10 @@ class OrdinalBins:
     @classmethod
     def from_range(cls, low, high, num_bins):
         """Bins that split `[low, high)` into `num_bins + 1` equal intervals."""
-        if not high > low:
+        if not _is_real(low) or not _is_real(high) or not high > low:
             raise ValueError(
-                f"high must be above low. Received: low={low}, high={high}"
+                "low and high must be finite numbers with high above low. "
+                f"Received: low={low!r}, high={high!r}"
             )
         return cls(low, (high - low) / (num_bins + 1), num_bins)
 
@@ -206,10 +222,16 @@ class OrdinalLoss(keras.losses.Loss):
     only the center bins of the prediction count (DwO, see
     `center_bin_mask`); the mask is treated as a constant.
 
+    The cross-entropy is always computed in float32 (float64 stays
+    float64), whatever the dtype of the probabilities or of the loss: in
+    float16, `1 - 1e-7` rounds to 1, so a perfect prediction would give
+    `0 * log(0)`, NaN. Only the reduced value is cast to the loss's `dtype`.
+
     Args:
         num_center_bins: int or None. Even count of center bins, or None for
             all bins.
         name: str. Name of the loss.
+        **kwargs: base loss keyword arguments (`reduction`, `dtype`).
 
     Example:
 
@@ -228,12 +250,13 @@ class OrdinalLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
-        y_true = ops.cast(y_true, y_pred.dtype)
-        p = ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        dtype = "float64" if y_pred.dtype == "float64" else "float32"
+        p = ops.clip(ops.cast(y_pred, dtype), _EPSILON, 1.0 - _EPSILON)
+        y_true = ops.cast(y_true, dtype)
         bce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
         if self.num_center_bins is not None:
             mask = ops.stop_gradient(center_bin_mask(y_pred, self.num_center_bins))
-            bce = bce * ops.cast(mask, bce.dtype)
+            bce = bce * ops.cast(mask, dtype)
         return ops.sum(bce, axis=-1)
 
     def get_config(self):
@@ -246,9 +269,16 @@ class OrdinalLoss(keras.losses.Loss):
 class OrdinalDecoding(keras.layers.Layer):
     """Decodes bin probabilities to cm inside a graph (Eq. 3).
 
+    The decoded value is an output in cm, not an activation: it is computed
+    in the dtype policy's variable dtype (float32 under `"mixed_float16"`,
+    where float16 would round values near 20 cm to 1/64 cm). The
+    probabilities are compared with 0.5 in the dtype they arrive in (the
+    layer does not autocast them: a float32 0.4999 must not round to 0.5).
+
     Args:
         low: float. Lower edge of the label range, in cm.
         bin_size: float. Width of one interval, in cm.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Example:
 
@@ -258,17 +288,26 @@ class OrdinalDecoding(keras.layers.Layer):
     """
 
     def __init__(self, low, bin_size, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         OrdinalBins(low, bin_size, 1)  # validates
         self.low = float(low)
         self.bin_size = float(bin_size)
+        self.built = True
 
     def call(self, probs):
-        count = ops.sum(ops.cast(probs >= 0.5, "float32"), axis=-1)
+        dtype = self.dtype_policy.variable_dtype
+        count = ops.sum(ops.cast(probs >= 0.5, dtype), axis=-1)
         return self.low + self.bin_size * (count + 0.5)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
+
+    def compute_output_spec(self, probs):
+        return keras.KerasTensor(
+            self.compute_output_shape(probs.shape),
+            dtype=self.dtype_policy.variable_dtype,
+        )
 
     def get_config(self):
         config = super().get_config()

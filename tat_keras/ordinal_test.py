@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src import testing
 
 from tat_keras import ordinal
 
@@ -230,6 +231,13 @@ def test_bins_config_round_trip_and_from_range():
         ({"low": 0.0, "bin_size": float("inf"), "num_bins": 3}, "bin_size"),
         ({"low": 0.0, "bin_size": 1.0, "num_bins": 0}, "num_bins"),
         ({"low": 0.0, "bin_size": 1.0, "num_bins": 2.5}, "num_bins"),
+        # Wrong types: a ValueError that says what it received.
+        ({"low": None, "bin_size": 1.0, "num_bins": 3}, "Received: low=None"),
+        ({"low": "0", "bin_size": 1.0, "num_bins": 3}, "Received: low='0'"),
+        ({"low": 0.0, "bin_size": "1", "num_bins": 3}, "Received: bin_size='1'"),
+        ({"low": 0.0, "bin_size": 1.0, "num_bins": None}, "Received: num_bins=None"),
+        ({"low": 0.0, "bin_size": 1.0, "num_bins": True}, "Received: num_bins=True"),
+        ({"low": 0.0, "bin_size": 1.0, "num_bins": float("inf")}, "num_bins=inf"),
     ],
 )
 def test_bins_invalid_arguments_raise(kwargs, match):
@@ -238,8 +246,10 @@ def test_bins_invalid_arguments_raise(kwargs, match):
 
 
 def test_from_range_with_empty_range_raises():
-    with pytest.raises(ValueError, match="high must be above low"):
+    with pytest.raises(ValueError, match="high above low"):
         ordinal.OrdinalBins.from_range(1.0, 1.0, 4)
+    with pytest.raises(ValueError, match="Received: low=0.0, high=None"):
+        ordinal.OrdinalBins.from_range(0.0, None, 4)
 
 
 # --- center_bin_mask -------------------------------------------------------
@@ -355,6 +365,28 @@ def test_loss_of_perfect_prediction_is_near_zero_and_finite_at_extremes():
     assert np.isfinite(float(loss(y_true, 1.0 - y_true)))
 
 
+@pytest.mark.parametrize("num_center_bins", [None, 4])
+def test_loss_is_finite_and_exact_in_float16(num_center_bins, rng):
+    """float16 probabilities (and a float16 loss): the cross-entropy is taken
+    in float32, so a perfect prediction gives 0, not 0 * log(0) = NaN."""
+    y_true = ordinal.OrdinalBins(0.0, 1.0, 8).encode(np.array([3.5, 0.2]))
+    perfect = tf.constant(y_true, tf.float16)
+    for loss in (ordinal.OrdinalLoss(num_center_bins),
+                 ordinal.OrdinalLoss(num_center_bins, dtype="float16")):
+        per_sample = loss.call(perfect, perfect)
+        assert per_sample.dtype == tf.float32
+        assert np.all(np.isfinite(per_sample.numpy()))
+        assert float(loss(y_true, perfect)) < 1e-5
+        assert np.isfinite(float(loss(y_true, 1.0 - perfect)))
+    # Away from 0 and 1, the float16 loss is the reference loss of the
+    # float16-rounded probabilities, to float32 precision.
+    soft = rng.uniform(size=(6, 12)).astype(np.float32)
+    probs16 = rng.uniform(0.01, 0.99, size=(6, 12)).astype(np.float16)
+    value = ordinal.OrdinalLoss(num_center_bins)(soft, tf.constant(probs16))
+    expected = reference_loss(soft, probs16.astype(np.float64), num_center_bins)
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("num_center_bins", [None, 2, 4, 8])
 def test_loss_gradient_is_zero_outside_center_bins(num_center_bins, rng):
     batch, num_bins = 5, 16
@@ -433,8 +465,44 @@ def test_decoding_layer_config_round_trip_and_in_a_model(tmp_path, rng):
 
 
 @pytest.mark.parametrize(
+    "policy, expected", [("float32", "float32"), ("mixed_float16", "float32"),
+                         ("float64", "float64")])
+def test_decoding_layer_outputs_the_policy_variable_dtype(policy, expected):
+    layer = ordinal.OrdinalDecoding(-20.0, 0.25, dtype=policy)
+    # 0.49995 would round to 0.5 in float16: the layer does not autocast.
+    probs = np.array([[0.9] * 70 + [0.49995] + [0.1] * 62], np.float32)
+    out = layer(probs)
+    assert keras.backend.standardize_dtype(out.dtype) == expected
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), [-20.0 + 0.25 * 70.5])
+    spec = layer.compute_output_spec(keras.KerasTensor((None, 133)))
+    assert spec.dtype == expected and spec.shape == (None,)
+
+
+class OrdinalDecodingLayerTest(testing.TestCase):
+    """Keras's own layer checks, mixed precision included."""
+
+    def test_run_layer_test(self):
+        probs = np.array([[0.9, 0.7, 0.6, 0.2, 0.1], [0.1, 0.1, 0.1, 0.1, 0.1]],
+                         np.float32)
+        self.run_layer_test(
+            ordinal.OrdinalDecoding,
+            {"low": -2.0, "bin_size": 0.5},
+            input_data=probs,
+            expected_output=keras.ops.convert_to_tensor([-0.25, -1.75]),
+            expected_num_trainable_weights=0,
+            expected_num_non_trainable_weights=0,
+            # No weights to train; the harness's sum-of-outputs loss has no
+            # gradient through a count.
+            run_training_check=False,
+        )
+
+
+@pytest.mark.parametrize(
     "kwargs, match",
-    [({"low": 0.0, "bin_size": 0.0}, "bin_size"), ({"low": float("inf"), "bin_size": 1.0}, "low")],
+    [({"low": 0.0, "bin_size": 0.0}, "bin_size"),
+     ({"low": float("inf"), "bin_size": 1.0}, "low"),
+     ({"low": None, "bin_size": 1.0}, "Received: low=None"),
+     ({"low": 0.0, "bin_size": "0.3"}, "Received: bin_size='0.3'")],
 )
 def test_decoding_layer_invalid_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

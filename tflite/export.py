@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-MODES = ("float32", "float16", "dynamic", "int8", "qat")
+from tat_keras.export import modes  # noqa: E402  (imports nothing heavy)
 
 flags.DEFINE_string("model_dir", None, "Training run folder holding model.keras.")
-flags.DEFINE_enum("mode", "float32", MODES, "Conversion mode.")
+flags.DEFINE_enum("mode", "float32", modes.MODES, "Conversion mode.")
 flags.DEFINE_string("output", None, "The .tflite to write; default: MODEL_DIR/tflite/gaze_MODE.tflite.")
 flags.DEFINE_string("data_dir", None, "Prepared data for int8/qat; default: the run's.")
 flags.DEFINE_integer("num_calibration_samples", 300, "int8: calibration samples (batch size 1).")
@@ -85,7 +85,7 @@ def main(argv):
     model = keras.models.load_model(model_path)
     representative_dataset = qat_dataset = None
     data_dir = FLAGS.data_dir or run_data_dir(FLAGS.model_dir)
-    if FLAGS.mode in ("int8", "qat"):
+    if FLAGS.mode in modes.INTEGER_MODES:  # both need training data
         from tat_keras.data import pipeline
 
         if not data_dir:

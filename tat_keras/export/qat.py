@@ -25,13 +25,15 @@ import numpy as np
 import tensorflow as tf
 
 from tat_keras import models
+from tat_keras import ordinal
 
-_EPSILON = 1e-7
+# The per-sample losses of Eq. 2; tf_keras averages them over the batch.
+_ORDINAL_LOSS = ordinal.OrdinalLoss()
 
 
 def normalize_pixels(pixels):
     """Pixels in [0, 255] to [-1, 1], as GazeNet's `Rescaling` does."""
-    return tf.cast(pixels, tf.float32) / 127.5 - 1.0
+    return tf.cast(pixels, tf.float32) * models.PIXEL_SCALE + models.PIXEL_OFFSET
 
 
 def _source_layer_name(name, share_eye_weights):
@@ -88,13 +90,13 @@ def build_tf_keras_twin(model):
 
 
 def ordinal_loss(y_true, y_pred):
-    """Ordinal loss for `tf_keras` (Eq. 2): sum over bins of binary
-    cross-entropy, per sample; the same as `tat_keras.ordinal.OrdinalLoss`.
+    """Ordinal loss for `tf_keras` (Eq. 2), per sample.
+
+    `tat_keras.ordinal.OrdinalLoss.call` itself (written in `keras.ops`,
+    which run on the TensorFlow tensors of a `tf_keras` graph): the sum
+    over bins of binary cross-entropy; `tf_keras` averages over the batch.
     """
-    y_pred = tf.clip_by_value(y_pred, _EPSILON, 1.0 - _EPSILON)
-    y_true = tf.cast(y_true, y_pred.dtype)
-    bce = -(y_true * tf.math.log(y_pred) + (1.0 - y_true) * tf.math.log(1.0 - y_pred))
-    return tf.reduce_sum(bce, axis=-1)
+    return _ORDINAL_LOSS.call(y_true, y_pred)
 
 
 def training_dataset(dataset, model):
@@ -158,21 +160,12 @@ def export_saved_model(twin, model, directory):
         `directory`.
     """
     size = model.image_size
-    lows = tf.constant([model.x_low, model.y_low], tf.float32)
-    bin_sizes = tf.constant([model.x_bin_size, model.y_bin_size], tf.float32)
 
-    def serve(face, left_eye, right_eye):
-        pixels = {"face": face, "left_eye": left_eye, "right_eye": right_eye}
+    def serve(*pixels):
+        pixels = dict(zip(models.INPUT_NAMES, pixels))
         probs = twin({k: normalize_pixels(v) for k, v in pixels.items()}, training=False)
         with tf.name_scope("gaze_decoding"):
-            counts = tf.stack(
-                [
-                    tf.reduce_sum(tf.cast(probs[axis] >= 0.5, tf.float32), axis=-1)
-                    for axis in ("x", "y")
-                ],
-                axis=-1,
-            )
-            gaze_cm = lows + bin_sizes * (counts + 0.5)
+            gaze_cm = model.decode(probs)  # Eq. 3, the model's own bins
         return {"gaze_cm": gaze_cm, "x": probs["x"], "y": probs["y"]}
 
     signature = [

@@ -13,9 +13,8 @@ import time
 
 import numpy as np
 
+from tat_keras.crops import INPUT_NAMES
 from tat_keras.export import tflite as tflite_lib
-
-INPUT_NAMES = ("face", "left_eye", "right_eye")
 
 
 class TFLiteGazeModel:

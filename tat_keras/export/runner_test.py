@@ -41,15 +41,20 @@ def test_measure_latency_reports_median_and_p90(plain_tflite):
     assert 0 < timing["median_ms"] <= timing["p90_ms"]
 
 
-def test_rejects_data_of_another_image_size(tmp_path):
+def test_rejects_data_of_another_image_size(tiny_export):
     from tat_keras.export import tflite_test
-    from tat_keras.export import tflite
 
-    path = str(tmp_path / "gaze.tflite")
-    model = tflite_test.tiny_gaze_net()
-    tflite.export_tflite(model, path, "float32")
-    gaze_model = runner.TFLiteGazeModel(path)
-    assert gaze_model.image_size == 64
-    with pytest.raises(ValueError, match=r"expects face crops of shape \(64, 64, 3\)"):
-        gaze_model(tflite_test.pixels(1, size=128))
+    gaze_model = runner.TFLiteGazeModel(tiny_export["float32"])
+    size = tflite_test.TINY_SIZE
+    assert gaze_model.image_size == size
+    with pytest.raises(
+        ValueError, match=rf"expects face crops of shape \({size}, {size}, 3\)"
+    ):
+        gaze_model(tflite_test.pixels(1, size=2 * size))
     assert gaze_model(tflite_test.pixels(2)).shape == (2, 2)
+
+
+def test_runner_names_are_the_model_input_names():
+    from tat_keras import models
+
+    assert runner.INPUT_NAMES is models.INPUT_NAMES

@@ -40,26 +40,15 @@ from keras import ops
 
 from tat_keras import models
 from tat_keras import ordinal
+from tat_keras.export.modes import INTEGER_MODES  # noqa: F401  (public name)
+from tat_keras.export.modes import MODES
+from tat_keras.export.modes import check_mode as _check_mode
+from tat_keras.export.modes import input_dtype_of
 
-MODES = ("float32", "float16", "dynamic", "int8", "qat")
-INTEGER_MODES = ("int8", "qat")
 METADATA_NAME = "tat_keras_metadata"
 OUTPUT_NAMES = ("gaze_cm", "x", "y", "final_feature")
 FEATURE_LAYER = "final_feature"
 DECODING_PREFIX = "gaze_decoding"
-
-
-def _check_mode(mode):
-    if mode not in MODES:
-        raise ValueError(
-            f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}"
-        )
-
-
-def input_dtype_of(mode):
-    """The input dtype of a `.tflite` of `mode`: "uint8" or "float32"."""
-    _check_mode(mode)
-    return "uint8" if mode in INTEGER_MODES else "float32"
 
 
 def serving_model(model, input_dtype="float32"):

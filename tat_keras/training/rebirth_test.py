@@ -23,13 +23,36 @@ def _snapshot(model):
     return {w.path: np.array(w) for w in model.weights}
 
 
-def test_csp_prunes_the_global_share_with_the_layer_cap(model):
+def _make_redundant(model, name, seed=0):
+    """Gives every filter of `name` nearly the same direction (cosine
+    similarity near 1), so the global ranking puts them all first."""
+    kernel = model.get_layer(name).kernel
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=kernel.shape[:-1] + (1,))
+    noise = 0.01 * rng.normal(size=kernel.shape)
+    kernel.assign((direction + noise).astype("float32"))
+    return kernel.shape[-1]
+
+
+@pytest.mark.parametrize("max_layer_ratio", [0.5, 0.25])
+def test_csp_prunes_the_global_share_with_the_layer_cap(model, max_layer_ratio):
     names = model.conv_layer_names
     total = sum(model.get_layer(n).kernel.shape[-1] for n in names)
-    record = rebirth.apply_rebirth(model, ratio=0.2, max_layer_ratio=0.5, seed=1)
+    filters = _make_redundant(model, "face_conv12")
+    assert filters < 0.2 * total  # uncapped, the layer would be pruned whole
+    record = rebirth.apply_rebirth(
+        model, ratio=0.2, max_layer_ratio=max_layer_ratio, seed=1)
     assert sum(r["pruned"] for r in record.values()) == int(0.2 * total)
+    # The cap binds on the redundant layer and holds on every layer.
+    assert record["face_conv12"]["pruned"] == int(max_layer_ratio * filters)
     for name, info in record.items():
-        assert info["pruned"] <= int(0.5 * info["filters"])
+        assert info["pruned"] <= int(max_layer_ratio * info["filters"])
+
+
+def test_without_the_cap_the_redundant_layer_goes_first(model):
+    filters = _make_redundant(model, "face_conv12")
+    record = rebirth.apply_rebirth(model, ratio=0.2, max_layer_ratio=1.0, seed=1)
+    assert record["face_conv12"]["pruned"] == filters
 
 
 def test_only_chosen_filters_and_their_batch_norms_change(model):
