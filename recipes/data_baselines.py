@@ -159,12 +159,13 @@ def train_network(predictor, config, train_labels):
     student = builders.build_student(config)
     trainer = builders.build_trainer(
         config, student, math.ceil(len(train_labels) / config.batch_size))
-    train_data = builders.build_train_dataset(config)
+    inputs = builders.build_inputs(config, validation=False)
+    train_data = inputs.train
     if face_only:
         train_data = train_data.map(lambda inputs, gaze: (blank_eyes(inputs), gaze))
     started = time.time()
     history = trainer.fit(train_data, epochs=sum(config.generation_epochs()),
-                          verbose=2)
+                          steps_per_epoch=inputs.steps_per_epoch, verbose=2)
     train_seconds = time.time() - started
 
     def predict_fn(inputs):

@@ -16,7 +16,8 @@ trainer for the same settings.
   `RegressionTrainer`;
 - `build_teacher_bank`, `build_callbacks`: the teacher list, the
   mini-generation callback, TensorBoard and the checkpoint;
-- `build_datasets`: the training and validation inputs.
+- `build_inputs`: the training and validation batches (decoded once and
+  held in memory, decoded once into a file cache, or decoded every epoch).
 
 Example:
 
@@ -202,24 +203,59 @@ def build_callbacks(config, model_dir, trainer, bank, record, history, *,
     return callbacks, saver
 
 
-def build_train_dataset(config):
-    """Shuffled, augmented training batches of the run."""
+class RunInputs:
+    """What `fit` reads: `train`, `validation`, `steps_per_epoch`, and the
+    splits decoded in memory (`decoded`: split -> `DecodedSplit`, empty
+    unless `input_cache="memory"`), kept for the final evaluation."""
+
+    def __init__(self, train, validation, steps_per_epoch, decoded):
+        self.train = train
+        self.validation = validation
+        self.steps_per_epoch = steps_per_epoch
+        self.decoded = decoded
+
+
+def build_inputs(config, *, first_epoch=0, validation=True):
+    """The run's training batches from `first_epoch` on, and its validation.
+
+    `input_cache="memory"`: train, validation and test decoded once; the
+    training batches of epoch `e` depend only on `(seed, e)` (so a resumed
+    run sees what an uninterrupted one saw). `file`: decoded once into
+    `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
+    `memory` (one dataset spans every epoch), None otherwise.
+    """
+    import math
+
     from tat_keras.data import pipeline
 
-    return pipeline.make_dataset(
+    if config.input_cache == "memory":
+        decoded = {"train": pipeline.decode_split(
+            config.data_dir, "train", image_size=config.image_size,
+            max_examples=config.max_train_examples)}
+        if validation:
+            for split in ("validation", "test"):
+                decoded[split] = pipeline.decode_split(config.data_dir, split,
+                                                       image_size=config.image_size)
+        train = pipeline.dataset_from_arrays(
+            decoded["train"], batch_size=config.batch_size, shuffle=True,
+            augment=config.augment, seed=config.seed, first_epoch=first_epoch,
+            epochs=sum(config.generation_epochs()))
+        val = (pipeline.dataset_from_arrays(decoded["validation"], batch_size=256)
+               if validation else None)
+        return RunInputs(train, val,
+                         math.ceil(len(decoded["train"]) / config.batch_size), decoded)
+    train = pipeline.make_dataset(
         config.data_dir, "train", image_size=config.image_size,
         batch_size=config.batch_size, shuffle=True, augment=config.augment,
         seed=config.seed, max_examples=config.max_train_examples,
-        deterministic=config.deterministic,
+        deterministic=config.deterministic, input_cache=config.input_cache,
+        cache_dir=config.cache_dir,
     )
-
-
-def build_eval_dataset(config, split):
-    """Batches of a held-out split in stored order, for per-epoch evaluation."""
-    from tat_keras.data import pipeline
-
-    return pipeline.make_dataset(config.data_dir, split, image_size=config.image_size,
-                                 batch_size=256)
+    val = pipeline.make_dataset(
+        config.data_dir, "validation", image_size=config.image_size, batch_size=256,
+        input_cache=config.input_cache, cache_dir=config.cache_dir,
+    ) if validation else None
+    return RunInputs(train, val, None, {})
 
 
 def set_determinism(config):

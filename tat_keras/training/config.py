@@ -159,7 +159,7 @@ class TrainConfig:
                 "and must be >= 1 (or None to keep every teacher). "
                 f"Received: teacher_threshold={self.teacher_threshold!r}"
             )
-        if self.dwo_center_bins is not None:
+        if self.dwo and self.dwo_center_bins is not None:
             _check_int("dwo_center_bins", self.dwo_center_bins, minimum=2)
             if self.dwo_center_bins % 2 or self.dwo_center_bins > min(
                     self.x_bins, self.y_bins):

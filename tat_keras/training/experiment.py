@@ -123,8 +123,8 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
     if outside:
         print(f"{outside} training label values lie outside the label range "
               "and are clipped into it.")
-    steps_per_epoch = math.ceil(len(train_labels) / config.batch_size)
-    trainer = builders.build_trainer(config, student, steps_per_epoch)
+    trainer = builders.build_trainer(
+        config, student, math.ceil(len(train_labels) / config.batch_size))
     bank = builders.build_teacher_bank(config)
     record, history, initial_epoch, seconds_before = (
         generations.GenerationRecord(), [], 0, 0.0)
@@ -140,10 +140,11 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
                                                 record, history,
                                                 seconds_before=seconds_before)
     epochs = config.generation_epochs()
+    inputs = builders.build_inputs(config, first_epoch=initial_epoch)
     started = time.time()
     if initial_epoch < sum(epochs):
-        trainer.fit(builders.build_train_dataset(config),
-                    validation_data=builders.build_eval_dataset(config, "validation"),
+        trainer.fit(inputs.train, validation_data=inputs.validation,
+                    steps_per_epoch=inputs.steps_per_epoch,
                     epochs=sum(epochs), initial_epoch=initial_epoch,
                     callbacks=callbacks, verbose=verbose)
     train_seconds = seconds_before + time.time() - started
@@ -156,7 +157,8 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
     _save_outputs(config, model_dir, student, record, history)
     results = evaluate_model(student, config.data_dir, image_size=config.image_size,
                              msd_min_length=config.msd_min_length,
-                             max_train_examples=config.max_train_examples)
+                             max_train_examples=config.max_train_examples,
+                             decoded=inputs.decoded)
     results.update({
         "scheme": config.scheme,
         "head": config.head,
@@ -193,11 +195,26 @@ def _save_outputs(config, model_dir, student, record, history):
 
 
 def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
-                   max_train_examples=None):
+                   max_train_examples=None, decoded=None):
     """Errors on train, validation and test, per device type, and test MSD.
 
     The training error counts the examples the run trained on (the first
-    `max_train_examples` when set)."""
+    `max_train_examples` when set).
+
+    Args:
+        model: `GazeNet` or `GazeRegressor` (anything with `decode`).
+        data_dir: str. The prepared data.
+        image_size: int. Crop size.
+        msd_min_length: int. Shortest stare sequence counted by MSD.
+        max_train_examples: int or None. As in the run's config.
+        decoded: dict split -> `pipeline.DecodedSplit` already in memory
+            (reused, not decoded again), or None.
+
+    Returns:
+        dict of `train_error_cm`, `val_error_cm`, `test_*` (see
+        `evaluation.summarize`).
+    """
+    decoded = decoded or {}
     results = {}
 
     def predict_fn(inputs):
@@ -208,6 +225,7 @@ def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
             predict_fn, data_dir, split,
             image_size=image_size,
             max_examples=max_train_examples if split == "train" else None,
+            decoded=decoded.get(split),
         )
         summary = evaluation.summarize(gaze_true, gaze_pred, metadata, prefix=prefix,
                                        msd_min_length=msd_min_length)
