@@ -144,7 +144,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
     started = time.time()
     if initial_epoch < sum(epochs):
         trainer.fit(inputs.train, validation_data=inputs.validation,
-                    steps_per_epoch=inputs.steps_per_epoch,
+                    steps_per_epoch=inputs.steps_per_epoch, shuffle=False,
                     epochs=sum(epochs), initial_epoch=initial_epoch,
                     callbacks=callbacks, verbose=verbose)
     train_seconds = seconds_before + time.time() - started
