@@ -14,7 +14,11 @@ checkpoint; a finished run is refused unless --overwrite. Unset options take
 the scheme's defaults: `standard` (hard ordinal loss only), `sd` (snapshot
 distillation: last teacher, restarting schedule, no pruning) and `tat`
 (random teacher, cosine similarity pruning, aligned orthogonal
-re-initialization, feature mixup).
+re-initialization, feature mixup). `--head=regression` trains the L2
+baseline on the same trunk (standard scheme only). `--deterministic` makes a
+rerun repeat to the last digit. Every setting is checked before anything
+runs; a run stopped before its first checkpoint restarts with the same
+command.
 """
 
 import dataclasses
@@ -103,6 +107,10 @@ flags.DEFINE_enum("input_cache", _DEFAULTS.input_cache, list(config_lib.INPUT_CA
                   "once into --cache_dir), none (decode every epoch).")
 flags.DEFINE_string("cache_dir", None, "Folder of the file cache; default: "
                     "model_dir/input_cache.")
+flags.DEFINE_integer("intra_op_threads", 0,
+                     "TensorFlow threads inside one op (0: one per core).")
+flags.DEFINE_integer("inter_op_threads", 0,
+                     "TensorFlow ops run side by side (0: one per core).")
 flags.DEFINE_bool("overwrite", False, "Delete what model_dir holds and start over.")
 flags.mark_flag_as_required("model_dir")
 
@@ -138,6 +146,12 @@ def main(argv):
     try:
         # Every setting is checked before anything is read or written.
         config = config_from_flags(FLAGS).resolved()
+        import tensorflow as tf
+
+        # Before any op runs; 0 lets TensorFlow use one thread per core
+        # (BUILD_NOTES.md, "Training throughput").
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
         from tat_keras.training import experiment
 
         results = experiment.train(config, FLAGS.model_dir, overwrite=FLAGS.overwrite)
