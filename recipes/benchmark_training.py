@@ -10,7 +10,8 @@ For each scheme and width, in one process, on the bench flagfile's settings
 (64 bins, batch 32, the first 4,000 training frames):
 
 - `step`: samples/s of the train step on batches already in memory (ten
-  augmented batches, cycled; `fit` over them): the ceiling, with XLA off and
+  augmented batches, cycled; `fit` over them, timed from the end of the
+  warm-up steps to the end of the last step): the ceiling, with XLA off and
   on (`--jit_modes`);
 - `epoch`: samples/s of a whole epoch through the real input path of
   `train_tat.py` (crops decoded once into memory, batched augmentation,
@@ -94,21 +95,24 @@ def build(config, train_labels, steps_per_epoch):
 
 
 def step_rate(trainer, batches, steps, warmup_steps):
-    """Samples/s of `fit` over `batches` held in memory, cycled."""
+    """Samples/s of `fit` over `batches` held in memory, cycled: the time
+    from the end of step `warmup_steps` to the end of the last step, inside
+    one `fit` (its setup and the tracing steps left out)."""
     import tensorflow as tf
 
     stacked = tf.data.Dataset.from_tensor_slices(
         tf.nest.map_structure(lambda *t: tf.stack(t), *batches)).repeat()
-    trainer.fit(stacked, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
-    started = time.perf_counter()
-    trainer.fit(stacked, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = time.perf_counter() - started
+    timer = _Timer()
+    trainer.fit(stacked, steps_per_epoch=warmup_steps + steps, epochs=1,
+                callbacks=[timer], verbose=0)
+    seconds = timer.batch_ends[-1] - timer.batch_ends[warmup_steps - 1]
     batch = int(tf.shape(batches[0][1])[0])
     return steps * batch / seconds
 
 
-class _EpochTimer:
-    """Keras callback factory: wall seconds of each epoch, evaluation included."""
+class _Timer:
+    """Keras callback factory: wall time of each epoch (evaluation included)
+    and the moment each training batch ends."""
 
     def __new__(cls):
         import keras
@@ -117,9 +121,13 @@ class _EpochTimer:
             def __init__(self):
                 super().__init__()
                 self.seconds = []
+                self.batch_ends = []
 
             def on_epoch_begin(self, epoch, logs=None):
                 self.started = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.batch_ends.append(time.perf_counter())
 
             def on_epoch_end(self, epoch, logs=None):
                 self.seconds.append(time.perf_counter() - self.started)
@@ -129,7 +137,7 @@ class _EpochTimer:
 
 def epoch_seconds(trainer, inputs):
     """Seconds of the second of two epochs (the first traces), with validation."""
-    timer = _EpochTimer()
+    timer = _Timer()
     trainer.fit(inputs.train, validation_data=inputs.validation,
                 steps_per_epoch=inputs.steps_per_epoch, epochs=2, shuffle=False,
                 callbacks=[timer], verbose=0)

@@ -178,8 +178,8 @@ def _ks_statistic(a, b):
 
 @pytest.fixture(scope="module")
 def augmentation_draws():
-    """Parameters read back from 3000 frames augmented each way."""
-    count = 3000
+    """Parameters read back from 2000 frames augmented each way."""
+    count = 2000
     probe = tf.constant(_probe())
     crops = {k: probe for k in pipeline.IMAGE_KEYS}
     per_example = tf.data.Dataset.range(count).map(

@@ -149,6 +149,7 @@ def test_resume_needs_the_same_settings_but_not_the_same_speed_settings(data_dir
     assert os.listdir(model_dir) == []
 
 
+@pytest.mark.slow  # builders_test checks the regression step against NumPy.
 def test_regression_head_trains_saves_and_evaluates(data_dir, tmp_path):
     import keras
 
