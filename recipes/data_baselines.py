@@ -17,7 +17,9 @@ Both networks are trained the same way, with the standard scheme (hard
 ordinal loss only, Eq. 1-3: `GazeTrainer` with `lambda_hard=1`, no mixup, no
 teacher, no DwO), the same architecture, width, epochs, batch size, learning
 rate schedule (linear warm-up for one epoch, then cosine decay), label range,
-augmentation and seed. The only difference is the input:
+augmentation and seed (built by `tat_keras.training.builders` from a
+standard-scheme `TrainConfig`, as `train_tat.py` builds them). The only
+difference is the input:
 
     `face_only` sees both eye crops blanked to a constant mid-grey (127.5,
     which the model's pixel normalization maps to 0), in training and in
@@ -126,48 +128,44 @@ def constant_baseline(train_labels, data_dir, image_size):
     return results
 
 
-def train_network(predictor, seed, train_labels, data_dir):
-    """Trains one GazeNet with the standard scheme and evaluates it."""
-    import keras
+def baseline_config(data_dir, *, image_size, epochs, width_multiplier, batch_size,
+                    learning_rate, batch_norm_momentum, x_bins, y_bins, augment,
+                    max_train_examples, seed):
+    """The standard-scheme `TrainConfig` both networks train with: `epochs`
+    epochs, the first a linear warm-up (when there are two or more)."""
+    from tat_keras.training.config import TrainConfig
+
+    warmup = min(1, epochs - 1)
+    return TrainConfig(
+        data_dir=data_dir, image_size=image_size, scheme="standard",
+        width_multiplier=width_multiplier, x_bins=x_bins, y_bins=y_bins,
+        batch_size=batch_size, learning_rate=learning_rate,
+        mini_generations=1, epochs_per_generation=epochs - warmup,
+        warmup_epochs=warmup, augment=augment,
+        max_train_examples=max_train_examples, seed=seed,
+        **({} if batch_norm_momentum is None
+           else {"batch_norm_momentum": batch_norm_momentum}),
+    ).resolved()
+
+
+def train_network(predictor, config, train_labels):
+    """Trains one GazeNet with the builders of `train_tat.py` and evaluates it."""
     import numpy as np
 
-    from tat_keras import models
-    from tat_keras.data import pipeline
-    from tat_keras.training import experiment
-    from tat_keras.training import schedules
-    from tat_keras.training import trainer as trainer_lib
+    from tat_keras.training import builders
 
     face_only = predictor == "face_only"
-    x_low, x_high, y_low, y_high = experiment.label_range(
-        experiment.TrainConfig(), train_labels)
-    keras.utils.set_random_seed(seed)
-    student = models.GazeNet(
-        image_size=FLAGS.image_size,
-        width_multiplier=FLAGS.width_multiplier,
-        x_bins=FLAGS.x_bins,
-        y_bins=FLAGS.y_bins,
-        **({} if FLAGS.batch_norm_momentum is None
-           else {"batch_norm_momentum": FLAGS.batch_norm_momentum}),
-        x_low=x_low,
-        x_bin_size=(x_high - x_low) / (FLAGS.x_bins + 1),
-        y_low=y_low,
-        y_bin_size=(y_high - y_low) / (FLAGS.y_bins + 1),
-    )
-    trainer = trainer_lib.GazeTrainer(student, lambda_hard=1.0, seed=seed)
-    steps = math.ceil(len(train_labels) / FLAGS.batch_size)
-    schedule = schedules.RestartingCosineDecay(
-        FLAGS.learning_rate, [FLAGS.epochs * steps],
-        warmup_steps=min(1, FLAGS.epochs - 1) * steps)
-    trainer.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=False)
-
-    train_data = pipeline.make_dataset(
-        data_dir, "train", image_size=FLAGS.image_size,
-        batch_size=FLAGS.batch_size, shuffle=True, augment=FLAGS.augment,
-        seed=seed, max_examples=FLAGS.max_train_examples)
+    config = builders.with_label_range(config, train_labels)
+    student = builders.build_student(config)
+    trainer = builders.build_trainer(
+        config, student, math.ceil(len(train_labels) / config.batch_size))
+    inputs = builders.build_inputs(config, validation=False)
+    train_data = inputs.train
     if face_only:
         train_data = train_data.map(lambda inputs, gaze: (blank_eyes(inputs), gaze))
     started = time.time()
-    history = trainer.fit(train_data, epochs=FLAGS.epochs, verbose=2)
+    history = trainer.fit(train_data, epochs=sum(config.generation_epochs()),
+                          steps_per_epoch=inputs.steps_per_epoch, verbose=2)
     train_seconds = time.time() - started
 
     def predict_fn(inputs):
@@ -176,7 +174,7 @@ def train_network(predictor, seed, train_labels, data_dir):
                       else value for key, value in inputs.items()}
         return np.asarray(student.decode(student(inputs, training=False)))
 
-    results = _evaluate(predict_fn, data_dir, FLAGS.image_size)
+    results = _evaluate(predict_fn, config.data_dir, config.image_size)
     results["train_error_cm_last_epoch"] = float(history.history["error_cm"][-1])
     results["train_seconds"] = round(train_seconds, 1)
     results["parameters"] = int(student.count_params())
@@ -272,7 +270,14 @@ def main(argv):
     for seed in seeds:
         for predictor in PREDICTORS[1:]:
             print(f"== {predictor}, seed {seed}", flush=True)
-            results = train_network(predictor, seed, train_labels, FLAGS.data_dir)
+            config = baseline_config(
+                FLAGS.data_dir, image_size=FLAGS.image_size, epochs=FLAGS.epochs,
+                width_multiplier=FLAGS.width_multiplier, batch_size=FLAGS.batch_size,
+                learning_rate=FLAGS.learning_rate,
+                batch_norm_momentum=FLAGS.batch_norm_momentum, x_bins=FLAGS.x_bins,
+                y_bins=FLAGS.y_bins, augment=FLAGS.augment,
+                max_train_examples=FLAGS.max_train_examples, seed=seed)
+            results = train_network(predictor, config, train_labels)
             payload["runs"].append({"predictor": predictor, "seed": seed, **results})
             print(f"   test error {results['test_error_cm']:.3f} cm, "
                   f"val {results['val_error_cm']:.3f} cm, "

@@ -14,7 +14,11 @@ checkpoint; a finished run is refused unless --overwrite. Unset options take
 the scheme's defaults: `standard` (hard ordinal loss only), `sd` (snapshot
 distillation: last teacher, restarting schedule, no pruning) and `tat`
 (random teacher, cosine similarity pruning, aligned orthogonal
-re-initialization, feature mixup).
+re-initialization, feature mixup). `--head=regression` trains the L2
+baseline on the same trunk (standard scheme only). `--deterministic` makes a
+rerun repeat to the last digit. Every setting is checked before anything
+runs; a run stopped before its first checkpoint restarts with the same
+command.
 """
 
 import dataclasses
@@ -28,17 +32,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-from tat_keras.training import experiment  # noqa: E402
-from tat_keras.training import rebirth  # noqa: E402
-from tat_keras.training import teachers  # noqa: E402
+from tat_keras.training import config as config_lib  # noqa: E402
 
-_DEFAULTS = experiment.TrainConfig()
+_DEFAULTS = config_lib.TrainConfig()
 
 flags.DEFINE_string("model_dir", None, "Folder of the run's outputs.")
 flags.DEFINE_string("data_dir", _DEFAULTS.data_dir,
                     "TFDS data directory holding the prepared gaze_capture set.")
 flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Crop size of the data.")
-flags.DEFINE_enum("scheme", _DEFAULTS.scheme, list(experiment.SCHEMES),
+flags.DEFINE_enum("scheme", _DEFAULTS.scheme, list(config_lib.SCHEMES),
                   "Training scheme.")
 flags.DEFINE_float("width_multiplier", _DEFAULTS.width_multiplier,
                    "Scales the channels of every convolution.")
@@ -66,16 +68,16 @@ flags.DEFINE_float("lambda_hard", _DEFAULTS.lambda_hard, "Weight of the hard los
 flags.DEFINE_float("lambda_mix", _DEFAULTS.lambda_mix, "Weight of the mixup loss.")
 flags.DEFINE_float("lambda_teacher", _DEFAULTS.lambda_teacher,
                    "Weight of the teacher loss.")
-flags.DEFINE_enum("teacher", None, list(teachers.TEACHER_POLICIES),
+flags.DEFINE_enum("teacher", None, list(config_lib.TEACHER_POLICIES),
                   "Teacher policy (Table 2); unset: the scheme's.")
 flags.DEFINE_float("teacher_threshold", _DEFAULTS.teacher_threshold,
                    "Drop teachers above this times the best validation error.")
-flags.DEFINE_enum("pruning", None, list(rebirth.PRUNING_METHODS),
+flags.DEFINE_enum("pruning", None, list(config_lib.PRUNING_METHODS),
                   "Pruning method (Table 3); unset: the scheme's.")
 flags.DEFINE_float("prune_ratio", _DEFAULTS.prune_ratio, "Pruning ratio p.")
 flags.DEFINE_float("max_layer_prune_ratio", _DEFAULTS.max_layer_prune_ratio,
                    "Per-layer pruning cap p_max.")
-flags.DEFINE_enum("reinit", _DEFAULTS.reinit, list(experiment.REINIT_METHODS),
+flags.DEFINE_enum("reinit", _DEFAULTS.reinit, list(config_lib.REINIT_METHODS),
                   "Re-initialization method (Table 4).")
 flags.DEFINE_bool("mixup", None, "Feature mixup; unset: the scheme's.")
 flags.DEFINE_bool("dwo", _DEFAULTS.dwo, "DwO adversarial training.")
@@ -91,6 +93,24 @@ flags.DEFINE_integer("max_train_examples", None, "Use only this many training ex
 flags.DEFINE_integer("msd_min_length", _DEFAULTS.msd_min_length,
                      "Shortest stare sequence counted by MSD.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+flags.DEFINE_enum("head", _DEFAULTS.head, list(config_lib.HEADS),
+                  "ordinal: the paper's bins; regression: the L2 baseline on the "
+                  "same trunk (standard scheme only).")
+flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic,
+                  "Deterministic kernels and data order: a rerun repeats to the "
+                  "last digit (slower).")
+flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+                  "XLA compilation of the train step; auto: on from width "
+                  f"{config_lib.JIT_MIN_WIDTH} (measured in BUILD_NOTES.md).")
+flags.DEFINE_enum("input_cache", _DEFAULTS.input_cache, list(config_lib.INPUT_CACHES),
+                  "Decoded crops: memory (decode once, keep in RAM), file (decode "
+                  "once into --cache_dir), none (decode every epoch).")
+flags.DEFINE_string("cache_dir", None, "Folder of the file cache; default: "
+                    "model_dir/input_cache.")
+flags.DEFINE_integer("intra_op_threads", 0,
+                     "TensorFlow threads inside one op (0: one per core).")
+flags.DEFINE_integer("inter_op_threads", 0,
+                     "TensorFlow ops run side by side (0: one per core).")
 flags.DEFINE_bool("overwrite", False, "Delete what model_dir holds and start over.")
 flags.mark_flag_as_required("model_dir")
 
@@ -108,19 +128,32 @@ def _center_bins(value):
         ) from None
 
 
-def config_from_flags():
-    fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
-    values = {name: FLAGS[name].value for name in fields if name in FLAGS}
-    values["dwo_center_bins"] = _center_bins(FLAGS.dwo_center_bins)
-    return experiment.TrainConfig(**values)
+def config_from_flags(flag_values):
+    """The `TrainConfig` of parsed flags."""
+    fields = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
+    values = {name: flag_values[name].value for name in fields if name in flag_values}
+    values["dwo_center_bins"] = _center_bins(flag_values.dwo_center_bins)
+    values["jit_compile"] = {"auto": None, "true": True, "false": False}[
+        flag_values.jit_compile]
+    if values.get("cache_dir") is None and values["input_cache"] == "file":
+        values["cache_dir"] = os.path.join(flag_values.model_dir, "input_cache")
+    return config_lib.TrainConfig(**values)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    config = config_from_flags()
     try:
-        config.resolved()
+        # Every setting is checked before anything is read or written.
+        config = config_from_flags(FLAGS).resolved()
+        import tensorflow as tf
+
+        # Before any op runs; 0 lets TensorFlow use one thread per core
+        # (BUILD_NOTES.md, "Training throughput").
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+        from tat_keras.training import experiment
+
         results = experiment.train(config, FLAGS.model_dir, overwrite=FLAGS.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -12,7 +12,7 @@ DEVICE_TYPES = ("phone", "tablet")
 
 
 def predict_split(predict_fn, data_dir, split, *, image_size=64, batch_size=256,
-                  max_examples=None):
+                  max_examples=None, decoded=None):
     """Runs `predict_fn` over a prepared split, in file order.
 
     Args:
@@ -25,24 +25,29 @@ def predict_split(predict_fn, data_dir, split, *, image_size=64, batch_size=256,
         image_size: int. Crop size of the prepared dataset.
         batch_size: int. Examples per call of `predict_fn`.
         max_examples: int or None. Stop after this many examples.
+        decoded: `pipeline.DecodedSplit` or None. The split already decoded
+            (by a run that keeps it in memory); `data_dir` is then not read.
 
     Returns:
         `(gaze_true, gaze_pred, metadata)`: float arrays `(N, 2)` and a dict
         of `(N,)` arrays (`recording`, `dot`, `frame`, `device_type`,
         `orientation`, ...).
     """
-    from tat_keras.data import pipeline  # The data floor sits above metrics.
+    if decoded is not None:
+        batches = decoded.batches(batch_size)
+    else:
+        from tat_keras.data import pipeline  # The data floor sits above metrics.
 
-    dataset = pipeline.make_dataset(
-        data_dir,
-        split,
-        image_size=image_size,
-        batch_size=batch_size,
-        with_metadata=True,
-        max_examples=max_examples,
-    )
+        batches = pipeline.make_dataset(
+            data_dir,
+            split,
+            image_size=image_size,
+            batch_size=batch_size,
+            with_metadata=True,
+            max_examples=max_examples,
+        ).as_numpy_iterator()
     gaze_true, gaze_pred, metadata = [], [], {}
-    for inputs, gaze_cm, meta in dataset.as_numpy_iterator():
+    for inputs, gaze_cm, meta in batches:
         gaze_pred.append(np.asarray(predict_fn(inputs), np.float32).reshape(-1, 2))
         gaze_true.append(gaze_cm)
         for key, value in meta.items():

@@ -45,8 +45,11 @@ STANDARD_RUN = dict(
 )
 
 
-@pytest.mark.parametrize(
-    "seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+# A minute and a half of training per seed: slow. The default suite checks
+# the train step against NumPy (trainer_test) and the whole training path on
+# a tiny set (tat_keras/training/experiment_test.py).
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
 def test_standard_training_beats_constant_predictor(tmp_path, learnable_synthetic_dir,
                                                     seed):
     from tat_keras.training import experiment
@@ -82,7 +85,7 @@ def tat_flags(data_dir, **overrides):
         "data_dir": data_dir, "scheme": "tat", "width_multiplier": 0.125,
         "x_bins": 16, "y_bins": 16, "batch_size": 8, "learning_rate": 0.003,
         "mini_generations": 3, "epochs_per_generation": 1, "warmup_epochs": 1,
-        "augment": False, "seed": 0, **overrides,
+        "augment": False, "seed": 0, "max_train_examples": 48, **overrides,
     }
 
 
@@ -163,6 +166,7 @@ def test_evaluate_recomputes_metrics(tat_run, tmp_path, run_recipe):
         assert recomputed[key] == pytest.approx(metrics[key], abs=1e-6), key
 
 
+@pytest.mark.slow  # The same refusal is checked in-process by experiment_test.
 def test_finished_run_is_refused_without_overwrite(tat_run, run_recipe):
     model_dir, flagfile = tat_run
     before = _read_json(model_dir, "metrics.json")

@@ -1,5 +1,7 @@
 """Tests of the tf.data pipeline on a tiny prepared `gaze_capture`."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -120,13 +122,189 @@ def test_augmentation_never_flips():
 
 def test_augmentation_is_light(data_dir):
     plain = pipeline.make_dataset(data_dir, "test", batch_size=5)
-    augmented = pipeline.make_dataset(
-        data_dir, "test", batch_size=5, augment=True, seed=3
-    )
-    (x, y), (xa, ya) = next(iter(plain)), next(iter(augmented))
-    np.testing.assert_array_equal(y.numpy(), ya.numpy())  # Labels unchanged.
-    difference = np.abs(x["face"].numpy() - xa["face"].numpy()).mean()
-    assert 0.0 < difference < 80.0
+    (x, y), = list(plain.take(1))
+    np.testing.assert_array_equal(
+        y.numpy(),
+        next(iter(pipeline.make_dataset(data_dir, "test", batch_size=5, augment=True,
+                                        seed=3)))[1].numpy())  # Labels unchanged.
+    for augment in (pipeline.augment_crops, pipeline.augment_batch):
+        for seed in range(5):
+            if augment is pipeline.augment_crops:
+                out = augment({k: v[0] for k, v in x.items()}, tf.constant([seed, 1]),
+                              max_shift=0)
+                images = {k: (x[k][0].numpy(), out[k].numpy()) for k in out}
+            else:
+                out = augment(x, tf.constant([seed, 1]), max_shift=0)
+                images = {k: (x[k].numpy(), out[k].numpy()) for k in out}
+            for before, after in images.values():
+                # Without the shift, each pixel moves by the brightness offset
+                # (<= 20) plus 20% of its distance to the crop's channel mean.
+                mean = before.mean(axis=(-3, -2), keepdims=True)
+                bound = 20.0 + 0.2 * np.abs(before - mean) + 1e-3
+                assert np.all(np.abs(after - before) <= bound)
+
+
+# The batched augmentation draws what the per-example one draws -----------
+
+_SIZE, _SHIFT = 64, 2
+
+
+def _probe():
+    """Crops whose augmentation can be read back: channel 0 rises along x,
+    channel 1 along y, channel 2 is flat (values 100..163, never clipped)."""
+    ramp = np.arange(_SIZE, dtype=np.float32) + 100.0
+    image = np.stack([np.tile(ramp, (_SIZE, 1)), np.tile(ramp[:, None], (1, _SIZE)),
+                      np.full((_SIZE, _SIZE), 128.0, np.float32)], axis=-1)
+    return image
+
+
+def _read_back(images):
+    """Brightness, contrast and (dy, dx) of augmented probes (B, S, S, 3)."""
+    mean_ramp = 100.0 + (_SIZE - 1) / 2.0
+    brightness = images[:, _SIZE // 2, _SIZE // 2, 2] - 128.0
+    contrast = images[:, 32, 33, 0] - images[:, 32, 32, 0]
+    # Interior pixel (32, 32) shows the source pixel (32 + d, 32 + d).
+    dx = (images[:, 32, 32, 0] - mean_ramp - brightness) / contrast + mean_ramp - 132.0
+    dy = (images[:, 32, 32, 1] - mean_ramp - brightness) / contrast + mean_ramp - 132.0
+    return brightness, contrast, np.round(dy).astype(int), np.round(dx).astype(int)
+
+
+def _ks_statistic(a, b):
+    grid = np.sort(np.concatenate([a, b]))
+    cdf_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
+    cdf_b = np.searchsorted(np.sort(b), grid, side="right") / len(b)
+    return np.max(np.abs(cdf_a - cdf_b))
+
+
+@pytest.fixture(scope="module")
+def augmentation_draws():
+    """Parameters read back from 2000 frames augmented each way."""
+    count = 2000
+    probe = tf.constant(_probe())
+    crops = {k: probe for k in pipeline.IMAGE_KEYS}
+    per_example = tf.data.Dataset.range(count).map(
+        lambda i: pipeline.augment_crops(crops, tf.stack([tf.constant(11, tf.int64), i]),
+                                         max_shift=_SHIFT)).batch(500)
+    old = {k: np.concatenate([b[k] for b in per_example.as_numpy_iterator()])
+           for k in pipeline.IMAGE_KEYS}
+    batch = {k: tf.tile(probe[None], [250, 1, 1, 1]) for k in pipeline.IMAGE_KEYS}
+    new = {k: [] for k in pipeline.IMAGE_KEYS}
+    for step in range(count // 250):
+        out = pipeline.augment_batch(batch, tf.constant([5, step], tf.int64),
+                                     max_shift=_SHIFT)
+        for k in new:
+            new[k].append(out[k].numpy())
+    new = {k: np.concatenate(v) for k, v in new.items()}
+    return ({k: _read_back(v) for k, v in old.items()},
+            {k: _read_back(v) for k, v in new.items()})
+
+
+def test_batched_augmentation_keeps_the_per_example_distribution(augmentation_draws):
+    old, new = augmentation_draws
+    count = len(old["face"][0])
+    # Two-sample Kolmogorov-Smirnov at the 0.1% level: D < 1.95 sqrt(2 / n).
+    critical = 1.95 * np.sqrt(2.0 / count)
+    for index, name in ((0, "brightness"), (1, "contrast")):
+        assert _ks_statistic(old["face"][index], new["face"][index]) < critical, name
+    # Both are uniform on their ranges: mean within 4 standard errors.
+    for draws in (old, new):
+        brightness, contrast = draws["face"][0], draws["face"][1]
+        assert brightness.min() >= -20.0 and brightness.max() <= 20.0
+        assert contrast.min() >= 0.8 - 1e-4 and contrast.max() <= 1.2 + 1e-4
+        assert abs(brightness.mean()) < 4 * (40 / np.sqrt(12)) / np.sqrt(count)
+        assert abs(contrast.mean() - 1.0) < 4 * (0.4 / np.sqrt(12)) / np.sqrt(count)
+    # Shifts: the five offsets per axis and crop, equally likely in both
+    # (chi-square homogeneity, 4 degrees of freedom, 0.1% level: 18.47).
+    for key in pipeline.IMAGE_KEYS:
+        for index in (2, 3):
+            counts = np.array([[np.sum(d[key][index] == v) for v in range(-2, 3)]
+                               for d in (old, new)], float)
+            assert counts.sum() == 2 * count, (key, counts)
+            expected = counts.sum(1, keepdims=True) * counts.sum(0) / counts.sum()
+            assert np.sum((counts - expected) ** 2 / expected) < 18.47, (key, counts)
+
+
+def test_batched_augmentation_shares_lighting_not_shifts(augmentation_draws):
+    _, new = augmentation_draws
+    face, left, right = (new[k] for k in pipeline.IMAGE_KEYS)
+    for index in (0, 1):  # One brightness and one contrast per frame.
+        np.testing.assert_allclose(face[index], left[index], atol=1e-3)
+        np.testing.assert_allclose(face[index], right[index], atol=1e-3)
+    # Shifts drawn per crop: the eyes' shifts agree with the face's only by
+    # chance (1 in 5 per axis).
+    agreement = np.mean(face[3] == left[3])
+    assert 0.15 < agreement < 0.25
+
+
+# Decoded once, in memory ------------------------------------------------
+
+
+def test_decode_split_matches_the_stored_order(data_dir):
+    decoded = pipeline.decode_split(data_dir, "train")
+    np.testing.assert_array_equal(decoded.gaze_cm, pipeline.load_labels(data_dir, "train"))
+    streamed = next(iter(pipeline.make_dataset(data_dir, "train", batch_size=10,
+                                               with_metadata=True)))
+    for key in pipeline.IMAGE_KEYS:
+        assert decoded.images[key].dtype == np.uint8
+        np.testing.assert_array_equal(decoded.images[key], streamed[0][key].numpy())
+    for key in pipeline.METADATA_KEYS:
+        np.testing.assert_array_equal(decoded.metadata[key], streamed[2][key].numpy())
+    assert len(pipeline.decode_split(data_dir, "train", max_examples=3)) == 3
+
+
+def _epochs(ds, steps, epochs):
+    batches = [b[1].numpy()[:, 0] for b in ds.take(steps * epochs)]
+    return [np.concatenate(batches[e * steps:(e + 1) * steps]) for e in range(epochs)]
+
+
+def test_memory_batches_depend_on_seed_and_epoch_only(data_dir):
+    decoded = pipeline.decode_split(data_dir, "train")
+    labels = np.sort(decoded.gaze_cm[:, 0])
+
+    def make(first_epoch, seed=2):
+        return pipeline.dataset_from_arrays(decoded, batch_size=4, shuffle=True,
+                                            augment=True, seed=seed,
+                                            first_epoch=first_epoch, epochs=3)
+
+    full = _epochs(make(0), 3, 3)
+    for epoch in full:  # Every epoch is a permutation of the split.
+        np.testing.assert_array_equal(np.sort(epoch), labels)
+    assert not np.array_equal(full[0], full[1])
+    resumed = _epochs(make(1), 3, 2)
+    np.testing.assert_array_equal(resumed[0], full[1])
+    np.testing.assert_array_equal(resumed[1], full[2])
+    # The augmented pixels of a resumed epoch are those of the full run too.
+    full_faces = [b[0]["face"].numpy() for b in make(0).skip(3).take(3)]
+    resumed_faces = [b[0]["face"].numpy() for b in make(1).take(3)]
+    for a, b in zip(full_faces, resumed_faces):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(_epochs(make(0, seed=3), 3, 1)[0], full[0])
+
+
+def test_memory_evaluation_batches_are_the_stored_order(data_dir):
+    decoded = pipeline.decode_split(data_dir, "test")
+    batches = list(pipeline.dataset_from_arrays(decoded, batch_size=2))
+    assert [int(b[1].shape[0]) for b in batches] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]),
+                                  decoded.gaze_cm)
+    np.testing.assert_array_equal(batches[0][0]["face"].numpy(),
+                                  decoded.images["face"][:2].astype(np.float32))
+
+
+def test_file_cache_decodes_once_and_reshuffles(data_dir, tmp_path):
+    ds = pipeline.make_dataset(data_dir, "train", batch_size=4, shuffle=True,
+                               augment=True, seed=1, input_cache="file",
+                               cache_dir=str(tmp_path / "cache"))
+    first = np.concatenate([g.numpy()[:, 0] for _, g in ds])
+    second = np.concatenate([g.numpy()[:, 0] for _, g in ds])
+    labels = np.sort(pipeline.load_labels(data_dir, "train")[:, 0])
+    np.testing.assert_array_equal(np.sort(first), labels)
+    np.testing.assert_array_equal(np.sort(second), labels)
+    assert any(name.startswith("size64_train") for name in os.listdir(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="needs a cache_dir"):
+        pipeline.make_dataset(data_dir, "train", input_cache="file")
+    with pytest.raises(ValueError, match="input_cache must be one of"):
+        pipeline.make_dataset(data_dir, "train", input_cache="disk")
 
 
 def test_missing_data_dir_names_the_commands(tmp_path):

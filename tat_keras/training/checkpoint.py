@@ -1,7 +1,8 @@
 """Checkpoints that let a killed run continue where it stopped.
 
 After every epoch whose loss is finite, `RunCheckpoint` writes a new folder
-`checkpoints/epoch_NNNN/` (student weights, optimizer variables, the epoch,
+`checkpoints/epoch_NNNN/` (student weights, optimizer variables, the states
+of the trainer's random generators (mixup, DwO), the epoch,
 the teacher index and the mini-generation record) and only then points
 `checkpoints/latest.json` at it with an atomic rename; older folders are
 removed afterwards. Teachers live beside them in `checkpoints/teachers/`, one
@@ -79,6 +80,8 @@ def save(directory, epoch, trainer, bank, record, history, train_seconds=0.0):
     optimizer_values = [np.asarray(v) for v in trainer.optimizer.variables]
     with open(os.path.join(folder, "optimizer.npz"), "wb") as f:
         np.savez(f, *optimizer_values)
+    with open(os.path.join(folder, "random_state.npz"), "wb") as f:
+        np.savez(f, *[np.asarray(v) for v in random_state_variables(trainer)])
     _write_json(
         os.path.join(folder, "state.json"),
         {"epoch": int(epoch), "teachers": teacher_index,
@@ -89,6 +92,14 @@ def save(directory, epoch, trainer, bank, record, history, train_seconds=0.0):
     for name in os.listdir(directory):
         if name.startswith("epoch_") and name != os.path.basename(folder):
             shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def random_state_variables(trainer):
+    """The states of the trainer's seed generators (mixup draws, DwO picks),
+    in a fixed order, so that a resumed run draws what the uninterrupted
+    one would have."""
+    return [v for v in trainer.variables
+            if v.path.endswith("seed_generator_state")]
 
 
 def latest(directory):
@@ -121,4 +132,10 @@ def restore(state, directory, trainer, bank):
         )
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
+    random_path = os.path.join(state["folder"], "random_state.npz")
+    if os.path.exists(random_path):  # Checkpoints written before it had none.
+        with np.load(random_path) as arrays:
+            states = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        for variable, value in zip(random_state_variables(trainer), states):
+            variable.assign(value)
     bank.load(os.path.join(directory, "teachers"), state["teachers"])

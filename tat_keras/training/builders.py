@@ -1,0 +1,268 @@
+"""The pieces of a training run, each built from a `TrainConfig`.
+
+`experiment.train` wires them together; `recipes/data_baselines.py` and
+`recipes/benchmark_training.py` call the same builders, so that a network
+trained by any of them has the same label range, schedule, optimizer and
+trainer for the same settings.
+
+- `load_train_labels`, `with_label_range`: the labels a run trains on and
+  the one label-range rule (`config.label_range`), turned into bins by
+  `ordinal.OrdinalBins.from_range` (`build_bins`);
+- `build_student`: a `GazeNet` (ordinal head) or a `GazeRegressor`
+  (`head="regression"`);
+- `build_schedule`, `build_optimizer`: the restarting cosine schedule and
+  Adam (AdamW with weight decay);
+- `build_trainer`: the compiled `GazeTrainer` (Eq. 9, DwO) or
+  `RegressionTrainer`;
+- `build_teacher_bank`, `build_callbacks`: the teacher list, the
+  mini-generation callback, TensorBoard and the checkpoint;
+- `build_inputs`: the training and validation batches (decoded once and
+  held in memory, decoded once into a file cache, or decoded every epoch).
+
+Example:
+
+>>> config = TrainConfig(scheme="standard", width_multiplier=0.125, x_bins=8,
+...                      y_bins=8).resolved()
+>>> config = with_label_range(config, np.array([[-5., -10.], [5., 0.]]))
+>>> student = build_student(config)
+>>> trainer = build_trainer(config, student, steps_per_epoch=10)
+>>> [round(v, 2) for v in (student.bins["x"].low, student.bins["x"].high)]
+[-5.5, 5.5]
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+
+from tat_keras import models
+from tat_keras import ordinal
+from tat_keras.training import checkpoint
+from tat_keras.training import generations
+from tat_keras.training import regression
+from tat_keras.training import schedules
+from tat_keras.training import teachers
+from tat_keras.training import trainer as trainer_lib
+from tat_keras.training.config import TrainConfig  # noqa: F401  (the example)
+from tat_keras.training.config import label_range
+
+
+def load_train_labels(config):
+    """The `(N, 2)` gaze labels a run trains on (`max_train_examples` first)."""
+    from tat_keras.data import pipeline
+
+    labels = pipeline.load_labels(config.data_dir, "train", image_size=config.image_size)
+    if config.max_train_examples:
+        labels = labels[: config.max_train_examples]
+    if not len(labels):
+        raise ValueError(f"The train split in {config.data_dir} has no examples; "
+                         "prepare the data again (recipes/prepare_gazecapture.py).")
+    return labels
+
+
+def with_label_range(config, train_labels):
+    """`config` with `x_low` .. `y_high` filled in by `config.label_range`."""
+    x_low, x_high, y_low, y_high = label_range(config, train_labels)
+    return dataclasses.replace(config, x_low=x_low, x_high=x_high, y_low=y_low,
+                               y_high=y_high)
+
+
+def build_bins(config):
+    """`{"x": OrdinalBins, "y": OrdinalBins}` of a config with its label range."""
+    if None in (config.x_low, config.x_high, config.y_low, config.y_high):
+        raise ValueError("The label range is not set; call with_label_range first. "
+                         f"Received: x_low={config.x_low}, x_high={config.x_high}, "
+                         f"y_low={config.y_low}, y_high={config.y_high}")
+    return {"x": ordinal.OrdinalBins.from_range(config.x_low, config.x_high,
+                                                config.x_bins),
+            "y": ordinal.OrdinalBins.from_range(config.y_low, config.y_high,
+                                                config.y_bins)}
+
+
+def build_student(config):
+    """The network a run trains: `GazeNet`, or `GazeRegressor` for the L2 head.
+
+    Seeds Keras with `config.seed` first, so the initial weights are a
+    function of the seed.
+    """
+    keras.utils.set_random_seed(config.seed)
+    bins = build_bins(config)
+    if config.head == "regression":
+        return regression.GazeRegressor(
+            image_size=config.image_size,
+            width_multiplier=config.width_multiplier,
+            share_eye_weights=config.share_eye_weights,
+            batch_norm_momentum=config.batch_norm_momentum,
+            center_x=0.5 * (config.x_low + config.x_high),
+            center_y=0.5 * (config.y_low + config.y_high),
+        )
+    return models.GazeNet(
+        image_size=config.image_size,
+        width_multiplier=config.width_multiplier,
+        x_bins=config.x_bins,
+        y_bins=config.y_bins,
+        share_eye_weights=config.share_eye_weights,
+        batch_norm_momentum=config.batch_norm_momentum,
+        x_low=bins["x"].low,
+        x_bin_size=bins["x"].bin_size,
+        y_low=bins["y"].low,
+        y_bin_size=bins["y"].bin_size,
+    )
+
+
+def count_outside(config, train_labels):
+    """How many training label values the bins clip (0 for regression)."""
+    if config.head == "regression":
+        return 0
+    bins = build_bins(config)
+    return sum(bins[axis].count_outside(np.asarray(train_labels)[:, i])
+               for i, axis in enumerate(("x", "y")))
+
+
+def build_schedule(config, steps_per_epoch):
+    """`RestartingCosineDecay`: one cycle per mini-generation (one for
+    `standard`), a linear warm-up over `warmup_epochs` of the first."""
+    epochs = config.generation_epochs()
+    cycles = epochs if config.restart_schedule else [sum(epochs)]
+    return schedules.RestartingCosineDecay(
+        config.learning_rate,
+        [e * steps_per_epoch for e in cycles],
+        warmup_steps=min(config.warmup_epochs, epochs[0] - 1) * steps_per_epoch,
+    )
+
+
+def build_optimizer(config, steps_per_epoch):
+    """Adam on `build_schedule`; AdamW when `weight_decay` is set."""
+    schedule = build_schedule(config, steps_per_epoch)
+    if config.weight_decay:
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(schedule)
+
+
+def uses_teacher(config):
+    return config.teacher != "none" and config.scheme != "standard"
+
+
+def build_trainer(config, student, steps_per_epoch):
+    """The compiled training model of `student` (Eq. 9 weights per scheme)."""
+    if config.head == "regression":
+        trainer = regression.RegressionTrainer(student)
+    else:
+        dwo = None
+        if config.dwo:
+            dwo = {"epsilon": config.dwo_epsilon, "step_size": config.dwo_step,
+                   "steps": config.dwo_steps, "num_center_bins": config.dwo_center_bins,
+                   "original_fraction": config.dwo_original_fraction}
+        trainer = trainer_lib.GazeTrainer(
+            student,
+            lambda_hard=config.lambda_hard if config.scheme != "standard" else 1.0,
+            lambda_mix=config.lambda_mix if config.mixup else 0.0,
+            lambda_teacher=config.lambda_teacher if uses_teacher(config) else 0.0,
+            dwo=dwo,
+            seed=config.seed,
+        )
+    trainer.compile(optimizer=build_optimizer(config, steps_per_epoch),
+                    jit_compile=config.uses_jit())
+    return trainer
+
+
+def build_teacher_bank(config):
+    """The teacher list of the run's policy (`none` for `standard`)."""
+    return teachers.TeacherBank(config.teacher if uses_teacher(config) else "none",
+                                threshold=config.teacher_threshold, seed=config.seed)
+
+
+def build_callbacks(config, model_dir, trainer, bank, record, history, *,
+                    seconds_before=0.0):
+    """`(callbacks, saver)`: mini-generations, TensorBoard, the checkpoint.
+
+    `saver` is the `RunCheckpoint` among the callbacks (it knows whether the
+    run stopped on a NaN).
+    """
+    import tensorflow as tf  # TensorBoard writer.
+
+    log_dir = os.path.join(model_dir, "logs")
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "generations"))
+    saver = checkpoint.RunCheckpoint(os.path.join(model_dir, "checkpoints"), trainer,
+                                     bank, record, history,
+                                     seconds_before=seconds_before)
+    callbacks = [
+        generations.MiniGenerations(
+            trainer, bank, config.generation_epochs(), record,
+            pruning_method=config.pruning,
+            prune_ratio=config.prune_ratio,
+            max_layer_ratio=config.max_layer_prune_ratio,
+            reinit_method=config.reinit,
+            seed=config.seed,
+            writer=writer,
+        ),
+        keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
+        saver,
+    ]
+    return callbacks, saver
+
+
+class RunInputs:
+    """What `fit` reads: `train`, `validation`, `steps_per_epoch`, and the
+    splits decoded in memory (`decoded`: split -> `DecodedSplit`, empty
+    unless `input_cache="memory"`), kept for the final evaluation."""
+
+    def __init__(self, train, validation, steps_per_epoch, decoded):
+        self.train = train
+        self.validation = validation
+        self.steps_per_epoch = steps_per_epoch
+        self.decoded = decoded
+
+
+def build_inputs(config, *, first_epoch=0, validation=True):
+    """The run's training batches from `first_epoch` on, and its validation.
+
+    `input_cache="memory"`: train, validation and test decoded once; the
+    training batches of epoch `e` depend only on `(seed, e)` (so a resumed
+    run sees what an uninterrupted one saw). `file`: decoded once into
+    `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
+    `memory` (one dataset spans every epoch), None otherwise.
+    """
+    import math
+
+    from tat_keras.data import pipeline
+
+    if config.input_cache == "memory":
+        decoded = {"train": pipeline.decode_split(
+            config.data_dir, "train", image_size=config.image_size,
+            max_examples=config.max_train_examples)}
+        if validation:
+            for split in ("validation", "test"):
+                decoded[split] = pipeline.decode_split(config.data_dir, split,
+                                                       image_size=config.image_size)
+        train = pipeline.dataset_from_arrays(
+            decoded["train"], batch_size=config.batch_size, shuffle=True,
+            augment=config.augment, seed=config.seed, first_epoch=first_epoch,
+            epochs=sum(config.generation_epochs()))
+        val = (pipeline.dataset_from_arrays(decoded["validation"], batch_size=256)
+               if validation else None)
+        return RunInputs(train, val,
+                         math.ceil(len(decoded["train"]) / config.batch_size), decoded)
+    train = pipeline.make_dataset(
+        config.data_dir, "train", image_size=config.image_size,
+        batch_size=config.batch_size, shuffle=True, augment=config.augment,
+        seed=config.seed, max_examples=config.max_train_examples,
+        deterministic=config.deterministic, input_cache=config.input_cache,
+        cache_dir=config.cache_dir,
+    )
+    val = pipeline.make_dataset(
+        config.data_dir, "validation", image_size=config.image_size, batch_size=256,
+        input_cache=config.input_cache, cache_dir=config.cache_dir,
+    ) if validation else None
+    return RunInputs(train, val, None, {})
+
+
+def set_determinism(config):
+    """Seeds Python, NumPy and TensorFlow; with `deterministic`, also makes
+    TensorFlow's kernels deterministic (process-wide, slower)."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
