@@ -33,8 +33,10 @@ KERAS_MODULES = (
     "tat_keras.training.schedules",
     "tat_keras.training.regression",
 )
-_SUBMODULES = ("adversarial", "data", "evaluation", "export", "metrics", "mixup",
-               "models", "ordinal", "plots", "pruning", "reinit", "training")
+_SUBMODULES = ("adversarial", "calibration", "crops", "data", "evaluation", "export",
+               "inference", "metrics", "mixup", "models", "ordinal", "plots",
+               "pruning", "reinit", "reporting", "reproduction", "smoothing",
+               "training")
 
 
 def __getattr__(name):

@@ -47,9 +47,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tat_keras.crops import INPUT_NAMES
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 
-IMAGE_KEYS = ("face", "left_eye", "right_eye")
+IMAGE_KEYS = INPUT_NAMES  # The crops of one frame, as the model names its inputs.
 METADATA_KEYS = (
     "recording",
     "dot",

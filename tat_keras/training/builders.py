@@ -174,11 +174,13 @@ def build_teacher_bank(config):
 
 
 def build_callbacks(config, model_dir, trainer, bank, record, history, *,
-                    seconds_before=0.0):
+                    seconds_before=0.0, generation_error_fn=None):
     """`(callbacks, saver)`: mini-generations, TensorBoard, the checkpoint.
 
     `saver` is the `RunCheckpoint` among the callbacks (it knows whether the
-    run stopped on a NaN).
+    run stopped on a NaN). With `generation_error_fn` (`model -> test error
+    in cm`) and more than one mini-generation, the error after every
+    mini-generation is written into the record (Tables 2-4).
     """
     import tensorflow as tf  # TensorBoard writer.
 
@@ -187,7 +189,12 @@ def build_callbacks(config, model_dir, trainer, bank, record, history, *,
     saver = checkpoint.RunCheckpoint(os.path.join(model_dir, "checkpoints"), trainer,
                                      bank, record, history,
                                      seconds_before=seconds_before)
-    callbacks = [
+    callbacks = []
+    if generation_error_fn is not None and len(config.generation_epochs()) > 1:
+        # Before MiniGenerations: the mini-generation's model, not the re-born one.
+        callbacks.append(generations.GenerationErrors(
+            trainer.student, config.generation_epochs(), record, generation_error_fn))
+    callbacks += [
         generations.MiniGenerations(
             trainer, bank, config.generation_epochs(), record,
             pruning_method=config.pruning,

@@ -24,6 +24,9 @@ import math
 
 import numpy as np
 
+from tat_keras.reinit import METHODS as REINIT_METHODS
+from tat_keras.training.teachers import TEACHER_POLICIES
+
 SCHEMES = ("standard", "sd", "tat")
 # What each scheme means when an option is left unset (None).
 SCHEME_DEFAULTS = {
@@ -34,11 +37,9 @@ SCHEME_DEFAULTS = {
     "tat": {"teacher": "random", "pruning": "csp", "mixup": True,
             "restart_schedule": True},
 }
-# Kept here (not imported from the modules that use them) so that validating
-# a configuration loads no Keras; `config_test.py` checks they agree.
-TEACHER_POLICIES = ("random", "last", "mean", "best", "none")
+# How filters are chosen for a rebirth (`rebirth.apply_rebirth`); defined
+# here, where validating a configuration needs it without loading Keras.
 PRUNING_METHODS = ("csp", "repr", "scratch", "none")
-REINIT_METHODS = ("aoi", "orthogonal", "uniform")
 HEADS = ("ordinal", "regression")
 INPUT_CACHES = ("memory", "file", "none")
 IMAGE_SIZES = (64, 128)

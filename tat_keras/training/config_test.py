@@ -67,14 +67,6 @@ def test_generation_epochs_and_jit_default():
     assert TrainConfig(width_multiplier=0.125, jit_compile=True).uses_jit() is True
 
 
-def test_choices_agree_with_the_modules_that_use_them():
-    from tat_keras.training import rebirth
-    from tat_keras.training import teachers
-
-    assert config_lib.TEACHER_POLICIES == teachers.TEACHER_POLICIES
-    assert config_lib.PRUNING_METHODS == rebirth.PRUNING_METHODS
-
-
 def test_label_range_is_the_span_widened_by_the_margin():
     rng = np.random.default_rng(0)
     labels = rng.normal(size=(50, 2)) * [3.0, 5.0] + [1.0, -4.0]

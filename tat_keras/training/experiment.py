@@ -136,11 +136,14 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
         seconds_before = float(state.get("train_seconds", 0.0))
         print(f"Resuming {model_dir} after epoch {initial_epoch} "
               f"({len(bank)} teachers).")
-    callbacks, saver = builders.build_callbacks(config, model_dir, trainer, bank,
-                                                record, history,
-                                                seconds_before=seconds_before)
     epochs = config.generation_epochs()
     inputs = builders.build_inputs(config, first_epoch=initial_epoch)
+    callbacks, saver = builders.build_callbacks(
+        config, model_dir, trainer, bank, record, history,
+        seconds_before=seconds_before,
+        generation_error_fn=lambda model: split_error(
+            model, config.data_dir, "test", image_size=config.image_size,
+            decoded=inputs.decoded.get("test")))
     started = time.time()
     if initial_epoch < sum(epochs):
         trainer.fit(inputs.train, validation_data=inputs.validation,
@@ -194,6 +197,25 @@ def _save_outputs(config, model_dir, student, record, history):
     )
 
 
+def _predict_fn(model):
+    return lambda inputs: np.asarray(model.decode(model(inputs, training=False)))
+
+
+def split_error(model, data_dir, split, *, image_size=64, decoded=None):
+    """Mean Euclidean error in cm of `model` on one split.
+
+    Args:
+        model: anything with `decode` (a `GazeNet` or `GazeRegressor`).
+        data_dir: str. The prepared data.
+        split: str. `train`, `validation` or `test`.
+        image_size: int. Crop size.
+        decoded: `pipeline.DecodedSplit` of that split in memory, or None.
+    """
+    gaze_true, gaze_pred, _ = evaluation.predict_split(
+        _predict_fn(model), data_dir, split, image_size=image_size, decoded=decoded)
+    return evaluation.summarize(gaze_true, gaze_pred)["test_error_cm"]
+
+
 def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
                    max_train_examples=None, decoded=None):
     """Errors on train, validation and test, per device type, and test MSD.
@@ -217,9 +239,7 @@ def evaluate_model(model, data_dir, *, image_size=64, msd_min_length=5,
     decoded = decoded or {}
     results = {}
 
-    def predict_fn(inputs):
-        return np.asarray(model.decode(model(inputs, training=False)))
-
+    predict_fn = _predict_fn(model)
     for split, prefix in (("train", "train"), ("validation", "val"), ("test", "test")):
         gaze_true, gaze_pred, metadata = evaluation.predict_split(
             predict_fn, data_dir, split,

@@ -155,3 +155,42 @@ class MiniGenerations(keras.callbacks.Callback):
 
 def _as_float(value):
     return None if value is None else float(value)
+
+
+class GenerationErrors(keras.callbacks.Callback):
+    """Writes `evaluate_fn(student)` into the record after each mini-generation.
+
+    Place it before `MiniGenerations` in the callback list, so that it sees
+    the mini-generation's model before its rebirth.
+
+    Args:
+        student: the network evaluated.
+        epochs: list of int. Epochs per mini-generation.
+        record: `GenerationRecord`.
+        evaluate_fn: callable `model -> float`.
+        key: str. Entry key written, e.g. `test_error_cm`.
+
+    Example:
+
+    >>> record = GenerationRecord()
+    >>> callback = GenerationErrors(None, [2, 1], record, lambda model: 1.5)
+    >>> for epoch in range(3):
+    ...     callback.on_epoch_end(epoch)
+    >>> [g["test_error_cm"] for g in record.generations]
+    [1.5, 1.5]
+    """
+
+    def __init__(self, student, epochs, record, evaluate_fn, *, key="test_error_cm"):
+        super().__init__()
+        if not callable(evaluate_fn):
+            raise TypeError(f"evaluate_fn must be callable. Received: {evaluate_fn!r}")
+        self.student = student
+        self.epochs = list(epochs)
+        self.record = record
+        self.evaluate_fn = evaluate_fn
+        self.key = key
+
+    def on_epoch_end(self, epoch, logs=None):
+        generation, within = schedules.generation_of_epoch(epoch, self.epochs)
+        if within == self.epochs[generation] - 1:
+            self.record.entry(generation)[self.key] = float(self.evaluate_fn(self.student))

@@ -81,3 +81,35 @@ def test_record_round_trips_through_json(run, tmp_path):
 def test_unknown_pruning_method_is_refused():
     with pytest.raises(ValueError, match="pruning_method must be one of .* Received: 'l1'"):
         generations.MiniGenerations(None, None, [1], None, pruning_method="l1")
+
+
+def test_generation_errors_see_each_model_before_its_rebirth():
+    trainer = _Trainer()
+    record = generations.GenerationRecord()
+    seen = []
+
+    def evaluate(model):  # The weights the error is measured on.
+        seen.append([np.array(w) for w in model.get_weights()])
+        return float(len(seen))
+
+    callbacks = [
+        generations.GenerationErrors(trainer.student, [2, 1], record, evaluate),
+        generations.MiniGenerations(trainer, teachers.TeacherBank("last"), [2, 1], record,
+                                    pruning_method="csp", prune_ratio=0.2),
+    ]
+    start = [np.array(w) for w in trainer.student.get_weights()]
+    for epoch in range(3):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, {"error_cm": 1.0, "val_error_cm": 1.0})
+    assert [g["test_error_cm"] for g in record.generations] == [1.0, 2.0]
+    # The first figure is the first mini-generation's model as it was trained
+    # (here: untouched), the second the model after its rebirth.
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0], start))
+    assert not all(np.array_equal(a, b) for a, b in zip(seen[1], start))
+
+
+def test_generation_errors_need_a_callable():
+    with pytest.raises(TypeError, match="evaluate_fn must be callable"):
+        generations.GenerationErrors(None, [1], generations.GenerationRecord(), 1.0)

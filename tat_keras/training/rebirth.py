@@ -10,8 +10,8 @@ import numpy as np
 from tat_keras import models
 from tat_keras import pruning
 from tat_keras import reinit
+from tat_keras.training.config import PRUNING_METHODS
 
-PRUNING_METHODS = ("csp", "repr", "scratch", "none")
 
 
 def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5,
