@@ -157,7 +157,8 @@ def measure_scheme(config, train_labels, jit_modes, steps, warmup_steps):
     inputs = builders.build_inputs(config)
     decode_seconds = time.perf_counter() - started
     batches = list(inputs.train.take(10))
-    row = {"step_samples_per_s": {}, "jit_default": config.uses_jit()}
+    jit_default = config.uses_jit(accelerator=builders.has_accelerator())
+    row = {"step_samples_per_s": {}, "jit_default": jit_default}
     for jit in jit_modes:
         trainer = build(dataclasses.replace(config, jit_compile=jit), train_labels,
                         steps_per_epoch)
@@ -167,7 +168,7 @@ def measure_scheme(config, train_labels, jit_modes, steps, warmup_steps):
     seconds = epoch_seconds(trainer, inputs)
     row["epoch_seconds"] = round(seconds, 2)
     row["epoch_samples_per_s"] = round(count / seconds, 1)
-    ceiling = row["step_samples_per_s"].get(f"jit_{str(config.uses_jit()).lower()}")
+    ceiling = row["step_samples_per_s"].get(f"jit_{str(jit_default).lower()}")
     row["ratio"] = round(row["epoch_samples_per_s"] / ceiling, 3) if ceiling else None
     row["decode_seconds"] = round(decode_seconds, 1)
     return row
@@ -190,11 +191,12 @@ def compare_pipelines(base_config, train_labels):
         setup = time.perf_counter() - started
         trainer = build(config, train_labels, steps_per_epoch)
         seconds = epoch_seconds(trainer, inputs)
-        result[name] = {"input_cache": config.input_cache, "jit": config.uses_jit(),
+        jit = config.uses_jit(accelerator=builders.has_accelerator())
+        result[name] = {"input_cache": config.input_cache, "jit": jit,
                         "epoch_seconds": round(seconds, 2),
                         "setup_seconds": round(setup, 1)}
         print(f"bench epoch {name}: {seconds:.1f} s ({config.input_cache}, "
-              f"XLA {'on' if config.uses_jit() else 'off'})", flush=True)
+              f"XLA {'on' if jit else 'off'})", flush=True)
     result["speedup"] = round(result["before"]["epoch_seconds"]
                               / result["after"]["epoch_seconds"], 2)
     return result

@@ -100,8 +100,8 @@ flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic,
                   "Deterministic kernels and data order: a rerun repeats to the "
                   "last digit (slower).")
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
-                  "XLA compilation of the train step; auto: on from width "
-                  f"{config_lib.JIT_MIN_WIDTH} (measured in BUILD_NOTES.md).")
+                  "XLA compilation of the train step; auto: on with a GPU, off "
+                  "on CPU (where it measured slower; BUILD_NOTES.md).")
 flags.DEFINE_enum("input_cache", _DEFAULTS.input_cache, list(config_lib.INPUT_CACHES),
                   "Decoded crops: memory (decode once, keep in RAM), file (decode "
                   "once into --cache_dir), none (decode every epoch).")

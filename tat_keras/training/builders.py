@@ -163,8 +163,15 @@ def build_trainer(config, student, steps_per_epoch):
             seed=config.seed,
         )
     trainer.compile(optimizer=build_optimizer(config, steps_per_epoch),
-                    jit_compile=config.uses_jit())
+                    jit_compile=config.uses_jit(accelerator=has_accelerator()))
     return trainer
+
+
+def has_accelerator():
+    """Whether TensorFlow sees a GPU (XLA's default follows it)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def build_teacher_bank(config):

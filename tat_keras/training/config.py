@@ -43,9 +43,9 @@ PRUNING_METHODS = ("csp", "repr", "scratch", "none")
 HEADS = ("ordinal", "regression")
 INPUT_CACHES = ("memory", "file", "none")
 IMAGE_SIZES = (64, 128)
-# `jit_compile` left unset: XLA from this width up (measured on 2 CPU cores,
-# see BUILD_NOTES.md "Training throughput").
-JIT_MIN_WIDTH = 0.25
+# `jit_compile` left unset: XLA on an accelerator only. On 2 CPU cores it was
+# slower at one-eighth and at quarter width, for every scheme
+# (recipes/benchmark_training.py; BUILD_NOTES.md "Input path, XLA and threads").
 
 
 @dataclasses.dataclass
@@ -213,11 +213,12 @@ class TrainConfig:
             self.mini_generations, self.epochs_per_generation, self.warmup_epochs)
         return epochs if self.scheme != "standard" else [sum(epochs)]
 
-    def uses_jit(self):
-        """`jit_compile`, or the measured default for this width when unset."""
+    def uses_jit(self, accelerator=False):
+        """`jit_compile`, or when unset the measured default: XLA on an
+        accelerator (`accelerator=True`), not on CPU."""
         if self.jit_compile is not None:
             return bool(self.jit_compile)
-        return self.width_multiplier >= JIT_MIN_WIDTH
+        return bool(accelerator)
 
 
 def label_range(config, train_labels):

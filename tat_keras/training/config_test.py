@@ -61,8 +61,8 @@ def test_generation_epochs_and_jit_default():
     config = TrainConfig(mini_generations=3, epochs_per_generation=2, warmup_epochs=1)
     assert config.generation_epochs() == [3, 2, 2]
     assert dataclasses.replace(config, scheme="standard").generation_epochs() == [7]
-    assert not TrainConfig(width_multiplier=0.125).uses_jit() or (
-        config_lib.JIT_MIN_WIDTH <= 0.125)
+    assert TrainConfig(width_multiplier=0.25).uses_jit() is False
+    assert TrainConfig(width_multiplier=0.25).uses_jit(accelerator=True) is True
     assert TrainConfig(width_multiplier=1.0, jit_compile=False).uses_jit() is False
     assert TrainConfig(width_multiplier=0.125, jit_compile=True).uses_jit() is True
 
