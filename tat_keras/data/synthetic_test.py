@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tat_keras.data import devices
+from tat_keras.data import devices_test
 from tat_keras.data import synthetic
 
 _JSON_FILES = (
@@ -121,43 +122,7 @@ def test_split_by_subject(tiny_dir):
 
 
 def _camera_cm_numpy(device, x_pts, y_pts, orientation):
-    """Corner-based re-derivation: the user's top-left screen corner, in cm
-    from the camera, plus the dot's offset (x right, y up)."""
-    s = device.width_cm / device.width_pts
-    w, h = device.width_cm, device.height_cm
-    dx, dy = device.camera_to_left_cm, device.camera_to_top_cm
-    corner = {1: (-dx, -dy), 2: (dx - w, dy + h), 3: (dy, w - dx), 4: (-dy - h, dx)}[
-        orientation
-    ]
-    return corner[0] + x_pts * s, corner[1] - y_pts * s
-
-
-@pytest.mark.parametrize("orientation", [1, 2, 3, 4])
-@pytest.mark.parametrize("name", sorted(devices.DEVICES))
-def test_screen_to_camera_matches_numpy(name, orientation):
-    device = devices.DEVICES[name]
-    width, height = devices.screen_size_points(device, orientation)
-    rng = np.random.default_rng(orientation)
-    x_pts = rng.uniform(0, width, 20)
-    y_pts = rng.uniform(0, height, 20)
-    x_cm, y_cm = devices.screen_to_camera_cm(device, x_pts, y_pts, orientation)
-    x_ref, y_ref = _camera_cm_numpy(device, x_pts, y_pts, orientation)
-    np.testing.assert_allclose(x_cm, x_ref, atol=1e-9)
-    np.testing.assert_allclose(y_cm, y_ref, atol=1e-9)
-    # The screen's centre: below the camera in portrait, above it upside down,
-    # to the camera's right in landscape 3 and its left in landscape 4.
-    cx, cy = devices.screen_to_camera_cm(device, width / 2, height / 2, orientation)
-    sign = {1: (None, -1), 2: (None, 1), 3: (1, None), 4: (-1, None)}
-    sx, sy = sign[orientation]
-    if sx is not None:
-        assert np.sign(cx) == sx
-    if sy is not None:
-        assert np.sign(cy) == sy
-
-
-def test_screen_to_camera_rejects_bad_orientation():
-    with pytest.raises(ValueError, match="orientation must be 1, 2, 3 or 4"):
-        devices.screen_to_camera_cm(devices.DEVICES["iPhone 6"], 0, 0, 5)
+    return devices_test._camera_cm_numpy(device, x_pts, y_pts, orientation)
 
 
 def test_labels_follow_device_geometry(tiny_dir):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tat_keras.data import gazecapture_io
+from tat_keras.data.gaze_capture import layout
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder as builder_lib
 
 FACE = [200.0, 100.0, 240.0, 240.0]
@@ -40,7 +40,7 @@ def _write(manual_dir, number, split, num_frames=3, **kwargs):
     )
     defaults.update(kwargs)
     path = os.path.join(manual_dir, f"{number:05d}")
-    gazecapture_io.write_recording(path, frames, **defaults)
+    layout.write_recording(path, frames, **defaults)
     return path
 
 

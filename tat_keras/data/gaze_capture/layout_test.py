@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tat_keras.data import gazecapture_io as gio
+from tat_keras.data.gaze_capture import layout as gio
 
 FACE = [200.0, 100.0, 240.0, 240.0]
 LEFT_EYE = [140.0, 60.0, 60.0, 60.0]  # Image right side: subject's left eye.
