@@ -19,7 +19,7 @@ class GazeCaptureTest(tfds.testing.DatasetBuilderTestCase):
     """Prepares `dummy_data/` (three recordings, one per split)."""
 
     DATASET_CLASS = builder_lib.GazeCapture
-    SPLITS = {"train": 2, "validation": 2, "test": 2}
+    SPLITS = {"train": 2, "validation": 2, "test": 4}
     SKIP_TF1_GRAPH_MODE = True
     SKIP_CHECKSUMS = True
 
