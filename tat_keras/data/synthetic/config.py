@@ -90,7 +90,7 @@ class SyntheticConfig:
     edge_rate: float = 0.04
     glasses_fraction: float = 0.25
     look_away_rate: float = 0.03
-    gross_failure_rate: float = 0.006
+    gross_failure_rate: float = 0.003
     lighting_weights: tuple = (0.55, 0.15, 0.18, 0.12)
     jpeg_quality_range: tuple = (60, 95)
     nuisances: str = "all"

@@ -22,9 +22,9 @@ import numpy as np
 from tat_keras.data.synthetic import geometry
 from tat_keras.data.synthetic import plan
 
-FACE_ERROR = 0.025  # Position error of the face box, share of its side.
+FACE_ERROR = 0.02  # Position error of the face box, share of its side.
 FACE_SCALE_ERROR = 0.03
-EYE_ERROR = 0.04  # Position error of an eye box, share of its side.
+EYE_ERROR = 0.025  # Position error of an eye box, share of its side.
 EYE_SCALE_ERROR = 0.04
 EYE_BOX_SCALE = 1.55  # Eye box side / eye width.
 
@@ -50,7 +50,7 @@ def detect(subject, frame, geo):
       float64 arrays `X, Y, W, H`, eye boxes relative to the face box.
     """
     width, height = geo["size"]
-    pose = 1.0 + _turn_degrees(frame) / 30.0
+    pose = 1.0 + _turn_degrees(frame) / 45.0
     error = frame.face_error
     side = geo["face_box_side"] * (1 + FACE_SCALE_ERROR * pose * error[2])
     cu, cv = geo["face_box_centre"] + FACE_ERROR * pose * side * error[:2]

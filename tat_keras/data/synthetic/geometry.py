@@ -29,7 +29,9 @@ LANDSCAPE_SIZE = (640, 480)
 PORTRAIT_SIZE = (480, 640)
 
 # Head anatomy in the head frame (cm).
-HEAD_CENTRE = (0.0, -1.0, 6.0)  # Centre of the face outline.
+HEAD_CENTRE = (0.0, -1.0, 6.0)  # Centre of the head's ellipsoid.
+HEAD_HALF_DEPTH = 9.0  # Its semi-axis from face to back of the head.
+OUTLINE_DEPTH = (0.0, 0.0, 2.0)  # Where the sides of the face are seen.
 HAIR_CENTRE = (0.0, 0.6, 6.5)
 FACE_BOX_CENTRE = (0.0, -2.4, -1.0)
 NOSE_TIP = (0.0, -3.6, -3.2)
@@ -139,6 +141,26 @@ def _magnify(point, centre, factor):
     return centre + factor * (np.asarray(point) - centre)
 
 
+def _outline_axes(subject, head_rotation, head_centre, head_scale):
+    """Semi-axes (pixels) of the head's outline as the camera sees it.
+
+    The head is an ellipsoid (face half width and height, `HEAD_HALF_DEPTH`);
+    its outline widens towards its depth as the head turns away from the
+    line of sight.
+    """
+    ray = head_centre / np.linalg.norm(head_centre)
+    across = np.cross([0.0, 1.0, 0.0], ray)
+    across /= np.linalg.norm(across)
+    down = np.cross(ray, across)
+    radii = np.array(
+        [subject.face_half_width_cm, subject.face_half_height_cm, HEAD_HALF_DEPTH]
+    )
+    return tuple(
+        float(head_scale * np.linalg.norm((direction_ @ head_rotation) * radii))
+        for direction_ in (across, down)
+    )
+
+
 def project_head(subject, device, frame, screen_centre_cm, screen_size_cm):
     """Projects the head and both eyes of one frame.
 
@@ -233,7 +255,6 @@ def project_head(subject, device, frame, screen_centre_cm, screen_size_cm):
             )
         )
     head_centre = world(HEAD_CENTRE)
-    head_scale = device.focal_px / head_centre[2]
     right_eye, left_eye = eyes
     roll = math.atan2(
         left_eye.inner[1] - right_eye.inner[1], left_eye.inner[0] - right_eye.inner[0]
@@ -246,9 +267,10 @@ def project_head(subject, device, frame, screen_centre_cm, screen_size_cm):
         eyes=eyes,
         roll=roll,
         head=camera.project(head_centre),
-        head_axes=(
-            subject.face_half_width_cm * head_scale,
-            subject.face_half_height_cm * head_scale,
+        # The outline is seen at the depth of the sides of the face, nearer
+        # than the ellipsoid's centre.
+        head_axes=_outline_axes(
+            subject, head_rotation, head_centre, device.focal_px / world(OUTLINE_DEPTH)[2]
         ),
         hair=camera.project(world(HAIR_CENTRE)),
         face_box_centre=camera.project(face_point),

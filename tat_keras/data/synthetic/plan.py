@@ -47,6 +47,7 @@ NOISE_TILE = 704  # Side of the per-recording noise tile (>= 640).
 BLINK = (0.55, 0.1, 0.0, 0.25, 0.7)
 OPENING_VALID = 0.35
 
+MAX_TURN_TO_CAMERA = 35.0  # Degrees of yaw or pitch away from the camera.
 _DETECTOR_MEMORY = 0.8  # Frame-to-frame correlation of detector errors.
 _EXPOSURE_MEMORY = 0.95
 
@@ -160,11 +161,18 @@ def plan_recording(rng, config, split, subject, conditions):
             + rng.normal(0, 3)
         )
         roll = conditions.head_roll + rng.normal(0, 2)
+        # The camera sees the face at most MAX_TURN_TO_CAMERA degrees from
+        # frontal (beyond, the far eye hides behind the nose).
+        camera_yaw, camera_pitch = geometry.gaze_angles(-eye_mid)
+        yaw = camera_yaw + np.clip(yaw - camera_yaw, -MAX_TURN_TO_CAMERA, MAX_TURN_TO_CAMERA)
+        pitch = camera_pitch + np.clip(
+            pitch - camera_pitch, -MAX_TURN_TO_CAMERA, MAX_TURN_TO_CAMERA
+        )
         # The eye leaves the previous dot after a latency and lands within a
         # saccade's duration; stare sequences start once it has landed.
         latency = rng.uniform(0.15, 0.3)
         duration = rng.uniform(0.04, 0.07)
-        start_time = rng.uniform(0.5, 0.8) if stare else rng.uniform(0.15, 0.6)
+        start_time = rng.uniform(0.5, 0.8) if stare else rng.uniform(0.2, 0.7)
         squint = rng.uniform(0.4, 0.65) if rng.uniform() < 0.08 else 1.0
         look_away_start = (
             int(rng.integers(0, config.frames_per_dot + 1))

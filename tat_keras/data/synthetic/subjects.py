@@ -121,7 +121,7 @@ def sample_glasses(rng):
             rng.uniform(0.86, 0.97) if short_sight else rng.uniform(1.03, 1.1)
         ),
         rim_rgb=tuple(float(c) for c in _RIM_COLOURS[rng.integers(len(_RIM_COLOURS))]),
-        reflectance=float(rng.uniform(0.05, 0.3)),
+        reflectance=float(rng.uniform(0.04, 0.18)),
     )
 
 
