@@ -51,6 +51,8 @@ class SyntheticConfig:
       orientation_weights: 4 floats. how often orientations 1-4 are used;
         phones are never upside down (2).
       distance_range_cm: (float, float). eye-to-device distance.
+      head_pose_std_deg: (float, float, float). spread of a recording's head
+        yaw, pitch and roll about facing the screen's centre.
       gaze_x_range_cm, gaze_y_range_cm: (float, float). dots are kept inside
         this label range (the model's ordinal bins cover -20..20 and -25..15).
       frame_rate_hz: float. frame rate that sets `dotInfo.json` `Time`.
@@ -81,6 +83,7 @@ class SyntheticConfig:
     tablet_fraction: float = 0.2
     orientation_weights: tuple = (0.6, 0.08, 0.16, 0.16)
     distance_range_cm: tuple = (20.0, 45.0)
+    head_pose_std_deg: tuple = (18.0, 14.0, 7.0)
     gaze_x_range_cm: tuple = (-19.5, 19.5)
     gaze_y_range_cm: tuple = (-24.5, 14.5)
     frame_rate_hz: float = 15.0
@@ -131,6 +134,11 @@ class SyntheticConfig:
                     f"{name} must be {count} non-negative weights with a "
                     f"positive sum. Received: {name}={weights}"
                 )
+        if len(self.head_pose_std_deg) != 3 or min(self.head_pose_std_deg) < 0:
+            raise ValueError(
+                "head_pose_std_deg must be 3 non-negative angles (yaw, pitch, "
+                f"roll). Received: head_pose_std_deg={self.head_pose_std_deg}"
+            )
         low, high = self.distance_range_cm
         if not 10.0 <= low <= high <= 100.0:
             raise ValueError(

@@ -15,7 +15,7 @@ Example:
 >>> device = choose_device(np.random.default_rng(0), config)
 >>> device.name in GAZECAPTURE_ROSTER
 True
->>> orientation_probabilities(config, devices_lib.DEVICES["iPhone 6"])[1]
+>>> float(orientation_probabilities(config, devices_lib.DEVICES["iPhone 6"])[1])
 0.0
 """
 

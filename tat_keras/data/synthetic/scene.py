@@ -88,13 +88,14 @@ def sample_conditions(rng, config):
         exposure, background = 1.3 + 0.35 * u[2], 1.0 + 0.4 * u[3]
         illuminance, noise = 0.8 + 0.2 * u[4], 2.0 + 2.0 * u[5]
     quality_low, quality_high = config.jpeg_quality_range
+    pose = rng.normal(0.0, 1.0, 3) * np.asarray(config.head_pose_std_deg)
     return Conditions(
         device=device,
         distance_cm=float(rng.uniform(low, high)),
         lean_cm=(float(rng.normal(0.0, 2.0)), float(rng.normal(1.0, 2.5))),
-        head_yaw=float(np.clip(rng.normal(0, 16), -40, 40)),
-        head_pitch=float(np.clip(rng.normal(0, 12), -32, 32)),
-        head_roll=float(np.clip(rng.normal(0, 7), -20, 20)),
+        head_yaw=float(np.clip(pose[0], -40, 40)),
+        head_pitch=float(np.clip(pose[1], -32, 32)),
+        head_roll=float(np.clip(pose[2], -20, 20)),
         lighting=lighting,
         light=(planar * math.cos(azimuth), planar * math.sin(azimuth), elevation),
         ambient=float(ambient),

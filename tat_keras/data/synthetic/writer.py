@@ -237,6 +237,7 @@ def render_dataset(
     Example:
 
     >>> import tempfile
+    >>> from tat_keras.data.synthetic.config import SyntheticConfig
     >>> config = SyntheticConfig(num_train_subjects=1, num_val_subjects=1,
     ...     num_test_subjects=0, dots_per_recording=1, frames_per_dot=1)
     >>> render_dataset(tempfile.mkdtemp(), config, progress=False)["recordings"]
