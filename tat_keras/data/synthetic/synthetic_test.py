@@ -17,16 +17,7 @@ from tat_keras.data.synthetic import plan
 from tat_keras.data.synthetic import render
 from tat_keras.data.synthetic import roster
 
-_JSON_FILES = (
-    "frames.json",
-    "appleFace.json",
-    "appleLeftEye.json",
-    "appleRightEye.json",
-    "faceGrid.json",
-    "dotInfo.json",
-    "info.json",
-    "screen.json",
-)
+_JSON_FILES = layout.REQUIRED_JSON_FILES
 _BOX_KEYS = {"X", "Y", "W", "H", "IsValid"}
 
 _TINY = synthetic.SyntheticConfig(
@@ -126,10 +117,6 @@ def test_split_by_subject(tiny_dir):
     }
 
 
-def _camera_cm_numpy(device, x_pts, y_pts, orientation):
-    return devices_test._camera_cm_numpy(device, x_pts, y_pts, orientation)
-
-
 def test_labels_follow_device_geometry(tiny_dir):
     directory, _ = tiny_dir
     for name in _recordings(directory):
@@ -138,7 +125,7 @@ def test_labels_follow_device_geometry(tiny_dir):
         dot, screen = content["dotInfo.json"], content["screen.json"]
         for i in range(len(dot["DotNum"])):
             orientation = screen["Orientation"][i]
-            x_ref, y_ref = _camera_cm_numpy(
+            x_ref, y_ref = devices_test._camera_cm_numpy(
                 device, dot["XPts"][i], dot["YPts"][i], orientation
             )
             assert abs(dot["XCam"][i] - x_ref) < 2e-3
@@ -170,7 +157,9 @@ def test_eye_boxes_relative_to_face_left_eye_on_image_right(tiny_dir):
                 cx = eye["X"][i] + eye["W"][i] / 2
                 cy = eye["Y"][i] + eye["H"][i] / 2
                 assert 0 < cx < face["W"][i] and 0 < cy < face["H"][i]
-                assert 0.2 < eye["W"][i] / face["W"][i] < 0.5
+                # About 0.24 seen from the front; the far eye of a head turned
+                # by up to 35 degrees is foreshortened by cos(35) = 0.82.
+                assert 0.15 < eye["W"][i] / face["W"][i] < 0.5
                 assert eye["W"][i] == eye["H"][i]
             assert left["X"][i] > right["X"][i] + 0.2 * face["W"][i]
     assert checked > 10
@@ -184,11 +173,6 @@ def test_face_grid_inside_grid(tiny_dir):
             if valid:
                 assert 1 <= x <= 25 and 1 <= y <= 25
                 assert 1 <= w and 1 <= h and x + w - 1 <= 25 and y + h - 1 <= 25
-
-
-def test_face_grid_values():
-    assert layout.face_grid((160.0, 120.0, 320.0, 240.0), (640, 480)) == (7, 7, 13, 13)
-    assert layout.face_grid((-50.0, -50.0, 200.0, 200.0), (480, 640)) == (1, 1, 8, 6)
 
 
 def test_dots_and_stare_sequences(tiny_dir):
@@ -452,7 +436,7 @@ def test_phones_are_never_upside_down():
     config = synthetic.SyntheticConfig(orientation_weights=(0.0, 1.0, 0.0, 0.0))
     rng = np.random.default_rng(0)
     for name in roster.GAZECAPTURE_ROSTER:
-        device = synthetic_devices()[name]
+        device = devices.DEVICES[name]
         probabilities = roster.orientation_probabilities(config, device)
         if device.device_type == "phone":
             assert probabilities.tolist() == [1.0, 0.0, 0.0, 0.0]
@@ -461,10 +445,6 @@ def test_phones_are_never_upside_down():
         assert roster.choose_orientation(rng, config, device) == (
             1 if device.device_type == "phone" else 2
         )
-
-
-def synthetic_devices():
-    return devices.DEVICES
 
 
 def test_sensor_noise_only_keeps_subjects_dots_and_boxes_still(tmp_path):
