@@ -14,7 +14,7 @@ recording or frame is counted by reason, logged at the end and written to
 Example:
 
 >>> import tensorflow_datasets as tfds
->>> import tat_keras.data  # registers `gaze_capture`
+>>> from tat_keras.data.gaze_capture import gaze_capture_dataset_builder  # registers it
 >>> builder = tfds.builder("gaze_capture/size64", data_dir="/tmp/tfds",
 ...                        num_workers=2)
 >>> builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
