@@ -76,11 +76,11 @@ def sample_conditions(rng, config):
         exposure, background = 0.9 + 0.2 * u[2], 0.85 + 0.3 * u[3]
         illuminance, noise = 0.5 + 0.4 * u[4], 2.0 + 4.0 * u[5]
     elif lighting == "dark":
-        ambient, diffuse = 0.3 + 0.15 * u[0], 0.1 + 0.2 * u[1]
-        exposure, background = 0.45 + 0.25 * u[2], 0.35 + 0.3 * u[3]
-        illuminance, noise = 0.05 + 0.2 * u[4], 9.0 + 8.0 * u[5]
+        ambient, diffuse = 0.32 + 0.15 * u[0], 0.12 + 0.2 * u[1]
+        exposure, background = 0.55 + 0.25 * u[2], 0.35 + 0.3 * u[3]
+        illuminance, noise = 0.05 + 0.2 * u[4], 7.0 + 6.0 * u[5]
     elif lighting == "backlit":
-        ambient, diffuse = 0.25 + 0.15 * u[0], 0.1 + 0.2 * u[1]
+        ambient, diffuse = 0.3 + 0.15 * u[0], 0.1 + 0.2 * u[1]
         exposure, background = 1.0 + 0.25 * u[2], 1.7 + 0.8 * u[3]
         illuminance, noise = 0.4 + 0.3 * u[4], 3.0 + 4.0 * u[5]
     else:  # over_exposed

@@ -354,7 +354,7 @@ def test_iris_turns_towards_the_dot():
 def test_presets_sizes():
     quick = synthetic.count_frames(synthetic.PRESETS["quick"])
     assert 3000 <= sum(quick.values()) <= 4200
-    assert quick["test"] >= 8 * (3 * 30 + 26 * 3)
+    assert quick["test"] >= 8 * (3 * 30 + 26 * 2)
 
 
 @pytest.mark.parametrize(
