@@ -83,7 +83,7 @@ class SyntheticConfig:
     tablet_fraction: float = 0.2
     orientation_weights: tuple = (0.6, 0.08, 0.16, 0.16)
     distance_range_cm: tuple = (20.0, 45.0)
-    head_pose_std_deg: tuple = (14.0, 11.0, 6.0)
+    head_pose_std_deg: tuple = (12.0, 9.0, 5.0)
     gaze_x_range_cm: tuple = (-19.5, 19.5)
     gaze_y_range_cm: tuple = (-24.5, 14.5)
     frame_rate_hz: float = 15.0

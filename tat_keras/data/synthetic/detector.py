@@ -24,7 +24,7 @@ from tat_keras.data.synthetic import plan
 
 FACE_ERROR = 0.02  # Position error of the face box, share of its side.
 FACE_SCALE_ERROR = 0.03
-EYE_ERROR = 0.025  # Position error of an eye box, share of its side.
+EYE_ERROR = 0.02  # Position error of an eye box, share of its side.
 EYE_SCALE_ERROR = 0.04
 EYE_BOX_SCALE = 1.55  # Eye box side / eye width.
 

@@ -172,7 +172,7 @@ def plan_recording(rng, config, split, subject, conditions):
         # saccade's duration; stare sequences start once it has landed.
         latency = rng.uniform(0.15, 0.3)
         duration = rng.uniform(0.04, 0.07)
-        start_time = rng.uniform(0.5, 0.8) if stare else rng.uniform(0.2, 0.7)
+        start_time = rng.uniform(0.5, 0.8) if stare else rng.uniform(0.25, 0.75)
         squint = rng.uniform(0.4, 0.65) if rng.uniform() < 0.08 else 1.0
         look_away_start = (
             int(rng.integers(0, config.frames_per_dot + 1))
