@@ -11,11 +11,19 @@ Usage (from the repository root):
   python recipes/make_synthetic.py --output_dir=data/synthetic_bench_raw \
       --preset=bench --num_workers=2
 
+A test set of stare sequences with sensor noise as the only nuisance (no box
+jitter, head motion, eye motion or shake; the same subjects, dots and frames
+as the default), to measure MSD with and without geometric jitter:
+
+  python recipes/make_synthetic.py --output_dir=data/synthetic_noise_only \
+      --preset=quick --nuisances=sensor_noise_only
+
 Rendering speed on one core (frames per second, JPEG encoding included):
 
   python recipes/make_synthetic.py --benchmark
 """
 
+import dataclasses
 import os
 import sys
 
@@ -42,6 +50,14 @@ _SEED = flags.DEFINE_integer(
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", 1, "Worker processes; the output does not depend on it."
 )
+_NUISANCES = flags.DEFINE_enum(
+    "nuisances",
+    "all",
+    list(synthetic.NUISANCE_MODES),
+    "What changes between frames besides the gaze: 'all', or "
+    "'sensor_noise_only' (no box jitter, head or eye motion, shake or "
+    "exposure drift; same subjects, dots and frames).",
+)
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace the recordings of a non-empty output_dir."
 )
@@ -58,7 +74,7 @@ def _benchmark():
     result = synthetic.benchmark(config, num_recordings=_BENCHMARK_RECORDINGS.value)
     print(
         f"Rendered {result['frames']} frames (640x480 / 480x640, JPEG "
-        f"quality {config.jpeg_quality}) in {result['seconds']:.2f} s "
+        f"quality {config.jpeg_quality_range}) in {result['seconds']:.2f} s "
         f"wall, {result['cpu_seconds']:.2f} s CPU on one core."
     )
     print(
@@ -80,7 +96,7 @@ def main(argv):
         )
     output_dir = _OUTPUT_DIR.value
     config = synthetic.PRESETS[_PRESET.value]
-    config = synthetic.dataclasses.replace(config, seed=_SEED.value)
+    config = dataclasses.replace(config, seed=_SEED.value, nuisances=_NUISANCES.value)
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not _OVERWRITE.value:
         raise app.UsageError(
             f"--output_dir={output_dir} is not empty. Pass --overwrite to "
@@ -89,7 +105,8 @@ def main(argv):
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise app.UsageError(f"--output_dir={output_dir} is a file, not a " "folder.")
     print(
-        f"Rendering preset {_PRESET.value!r} (seed {_SEED.value}): "
+        f"Rendering preset {_PRESET.value!r} (seed {_SEED.value}, nuisances "
+        f"{_NUISANCES.value!r}): "
         f"{config.num_train_subjects} train, {config.num_val_subjects} val, "
         f"{config.num_test_subjects} test subjects into {output_dir}"
     )

@@ -20,15 +20,15 @@ from absl import app
 from absl import flags
 
 try:
-    import tat_keras.data  # noqa: F401  (registers `gaze_capture`)
+    import tat_keras  # noqa: F401
 except ImportError:  # Run from a clone without installing the package.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import tat_keras.data  # noqa: F401
 
 import tensorflow_datasets as tfds  # noqa: E402
 
-from tat_keras.data import gaze_capture  # noqa: E402
-from tat_keras.data import gazecapture_io  # noqa: E402
+# Importing the builder module registers `gaze_capture` with TFDS.
+from tat_keras.data.gaze_capture import gaze_capture_dataset_builder as gaze_capture  # noqa: E402
+from tat_keras.data.gaze_capture import layout  # noqa: E402
 
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Folder holding the raw recording folders (%05d)."
@@ -60,7 +60,7 @@ def _check_flags():
             "recording folders:\n"
             + gaze_capture.GazeCapture.MANUAL_DOWNLOAD_INSTRUCTIONS
         )
-    if not gazecapture_io.list_recordings(_MANUAL_DIR.value):
+    if not layout.list_recordings(_MANUAL_DIR.value):
         raise app.UsageError(
             f"--manual_dir={_MANUAL_DIR.value} holds no recording folders "
             "(named %05d). It must hold:\n"

@@ -27,7 +27,7 @@ def data_dir(tmp_path_factory):
     """Prepared gaze_capture/size64: two train, one val, one test recording."""
     import tensorflow_datasets as tfds
 
-    from tat_keras.data import gazecapture_io
+    from tat_keras.data.gaze_capture import layout as gazecapture_io
     from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 
     root = tmp_path_factory.mktemp("gaze_capture")

@@ -110,74 +110,45 @@ def _profile(
 
 # Display: resolution in pixels, pixel density and points per pixel from the
 # manufacturer's technical specifications. Bodies (for the camera heights):
-# iPhone 6 138.1 x 67.0 mm, iPhone 6 Plus 158.1 x 77.8 mm, iPhone X
-# 143.6 x 70.9 mm, iPad Air 2 240 x 169.5 mm, iPad mini 4 203.2 x 134.8 mm,
-# iPad Pro 10.5-inch 250.6 x 174.1 mm. Front cameras: about 31 mm
-# (35 mm-equivalent) for the phones, a slightly wider lens on the tablets.
+# iPhone 4S 115.2 x 58.6 mm, iPhone 5/5S 123.8 x 58.6 mm, iPhone 6/6S
+# 138.1 x 67.0 mm, iPhone 6/6S Plus 158.1 x 77.8 mm, iPhone X 143.6 x
+# 70.9 mm, iPad 2 241.2 x 185.7 mm, iPad Air/Air 2 240 x 169.5 mm, iPad mini
+# 200 x 134.7 mm, iPad mini 4 203.2 x 134.8 mm, iPad Pro 10.5-inch
+# 250.6 x 174.1 mm. The iPhone 4S, 6 and 6S (and Plus) cameras sit left of
+# the earpiece, the iPhone 5/5S camera above it; iPad cameras are centred.
+# Front cameras: about 31 mm (35 mm-equivalent) for the phones, a slightly
+# wider lens on the tablets.
+_PHONE_FOCAL_PX = 550.0
+_TABLET_FOCAL_PX = 500.0
+_SPECS = (
+    # name, type, pixels, points, ppi, camera from centre, camera above screen.
+    ("iPhone 4S", "phone", (640, 960), (320, 480), 326, -1.0, 1.0),
+    ("iPhone 5", "phone", (640, 1136), (320, 568), 326, 0.0, 1.05),
+    ("iPhone 5S", "phone", (640, 1136), (320, 568), 326, 0.0, 1.05),
+    ("iPhone 6", "phone", (750, 1334), (375, 667), 326, -1.02, 0.85),
+    ("iPhone 6S", "phone", (750, 1334), (375, 667), 326, -1.02, 0.85),
+    ("iPhone 6 Plus", "phone", (1080, 1920), (414, 736), 401, -1.05, 0.9),
+    ("iPhone 6S Plus", "phone", (1080, 1920), (414, 736), 401, -1.05, 0.9),
+    ("iPhone X", "phone", (1125, 2436), (375, 812), 458, 0.9, -0.25),
+    ("iPad 2", "tablet", (768, 1024), (768, 1024), 132, 0.0, 1.1),
+    ("iPad Air", "tablet", (1536, 2048), (768, 1024), 264, 0.0, 1.07),
+    ("iPad Air 2", "tablet", (1536, 2048), (768, 1024), 264, 0.0, 1.07),
+    ("iPad mini", "tablet", (768, 1024), (768, 1024), 163, 0.0, 1.09),
+    ("iPad mini 4", "tablet", (1536, 2048), (768, 1024), 326, 0.0, 1.09),
+    ("iPad Pro 10.5", "tablet", (1668, 2224), (834, 1112), 264, 0.0, 0.92),
+)
 DEVICES = {
-    d.name: d
-    for d in (
-        _profile(
-            "iPhone 6",
-            "phone",
-            pixels=(750, 1334),
-            points=(375, 667),
-            ppi=326,
-            camera_from_centre_cm=-1.02,
-            camera_above_screen_cm=0.85,
-            focal_px=550.0,
-        ),
-        _profile(
-            "iPhone 6 Plus",
-            "phone",
-            pixels=(1080, 1920),
-            points=(414, 736),
-            ppi=401,
-            camera_from_centre_cm=-1.05,
-            camera_above_screen_cm=0.9,
-            focal_px=550.0,
-        ),
-        _profile(
-            "iPhone X",
-            "phone",
-            pixels=(1125, 2436),
-            points=(375, 812),
-            ppi=458,
-            camera_from_centre_cm=0.9,
-            camera_above_screen_cm=-0.25,
-            focal_px=540.0,
-        ),
-        _profile(
-            "iPad Air 2",
-            "tablet",
-            pixels=(1536, 2048),
-            points=(768, 1024),
-            ppi=264,
-            camera_from_centre_cm=0.0,
-            camera_above_screen_cm=1.07,
-            focal_px=500.0,
-        ),
-        _profile(
-            "iPad mini 4",
-            "tablet",
-            pixels=(1536, 2048),
-            points=(768, 1024),
-            ppi=326,
-            camera_from_centre_cm=0.0,
-            camera_above_screen_cm=1.09,
-            focal_px=500.0,
-        ),
-        _profile(
-            "iPad Pro 10.5",
-            "tablet",
-            pixels=(1668, 2224),
-            points=(834, 1112),
-            ppi=264,
-            camera_from_centre_cm=0.0,
-            camera_above_screen_cm=0.92,
-            focal_px=500.0,
-        ),
+    name: _profile(
+        name,
+        device_type,
+        pixels=pixels,
+        points=points,
+        ppi=ppi,
+        camera_from_centre_cm=from_centre,
+        camera_above_screen_cm=above,
+        focal_px=_PHONE_FOCAL_PX if device_type == "phone" else _TABLET_FOCAL_PX,
     )
+    for name, device_type, pixels, points, ppi, from_centre, above in _SPECS
 }
 
 

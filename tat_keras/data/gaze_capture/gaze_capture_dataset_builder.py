@@ -14,7 +14,7 @@ recording or frame is counted by reason, logged at the end and written to
 Example:
 
 >>> import tensorflow_datasets as tfds
->>> import tat_keras.data  # registers `gaze_capture`
+>>> from tat_keras.data.gaze_capture import gaze_capture_dataset_builder  # registers it
 >>> builder = tfds.builder("gaze_capture/size64", data_dir="/tmp/tfds",
 ...                        num_workers=2)
 >>> builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -32,7 +32,7 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tat_keras.data import gazecapture_io
+from tat_keras.data.gaze_capture import layout
 
 SKIPS_FILE_NAME = "skips.json"
 
@@ -151,7 +151,7 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         manual_dir = epath.Path(dl_manager.manual_dir)
-        names = gazecapture_io.list_recordings(
+        names = layout.list_recordings(
             os.fspath(manual_dir),
             listdir=lambda d: [p.name for p in epath.Path(d).iterdir()],
             isdir=lambda d: epath.Path(d).is_dir(),
@@ -166,13 +166,13 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
         for name in names:
             path = os.fspath(manual_dir / name)
             try:
-                by_split[gazecapture_io.read_split(path, _open)].append(path)
-            except gazecapture_io.RecordingError as error:
+                by_split[layout.read_split(path, _open)].append(path)
+            except layout.RecordingError as error:
                 self._skips.add_recording(
                     name,
                     error.reason,
                     str(error),
-                    gazecapture_io._count_frames(path, _open),
+                    layout.count_recording_frames(path, _open),
                 )
         for split, paths in by_split.items():
             if not paths:
@@ -190,7 +190,7 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, recording_dirs, split):
         """Yields (key, example); keys are `recording_frame`, `%05d_%05d`."""
         work = functools.partial(
-            gazecapture_io.process_recording,
+            layout.process_recording,
             image_size=self.builder_config.image_size,
             open_fn=_open,
         )

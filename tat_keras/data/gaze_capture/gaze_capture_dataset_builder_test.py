@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tat_keras.data import gazecapture_io
+from tat_keras.data.gaze_capture import layout
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder as builder_lib
 
 FACE = [200.0, 100.0, 240.0, 240.0]
@@ -19,7 +19,7 @@ class GazeCaptureTest(tfds.testing.DatasetBuilderTestCase):
     """Prepares `dummy_data/` (three recordings, one per split)."""
 
     DATASET_CLASS = builder_lib.GazeCapture
-    SPLITS = {"train": 2, "validation": 2, "test": 2}
+    SPLITS = {"train": 2, "validation": 2, "test": 4}
     SKIP_TF1_GRAPH_MODE = True
     SKIP_CHECKSUMS = True
 
@@ -40,7 +40,7 @@ def _write(manual_dir, number, split, num_frames=3, **kwargs):
     )
     defaults.update(kwargs)
     path = os.path.join(manual_dir, f"{number:05d}")
-    gazecapture_io.write_recording(path, frames, **defaults)
+    layout.write_recording(path, frames, **defaults)
     return path
 
 

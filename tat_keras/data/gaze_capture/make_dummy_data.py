@@ -29,9 +29,11 @@ CONFIG = synthetic.SyntheticConfig(
     stare_frames_per_dot=2,
     blink_rate=0.0,
     face_miss_rate=0.0,
-    motion_blur_rate=0.0,
+    shake_rate=0.0,
     edge_rate=0.0,
-    jpeg_quality=20,
+    look_away_rate=0.0,
+    gross_failure_rate=0.0,
+    jpeg_quality_range=(20, 20),
     seed=3,
 )
 

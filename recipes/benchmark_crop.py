@@ -6,7 +6,7 @@ both eye crops (one face box reaching past the frame edge in four, filled by
 repeating the edge pixel), resize them and PNG-encode them. Frames per second
 on N workers is about N times this figure.
 
-  python tat_keras/data/gaze_capture/benchmark_crop.py --image_size=64 \
+  python recipes/benchmark_crop.py --image_size=64 \
       --num_frames=300
 """
 
@@ -20,13 +20,11 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-_REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-)
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-from tat_keras.data import gazecapture_io  # noqa: E402
+from tat_keras.data.gaze_capture import layout  # noqa: E402
 
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Crop side in pixels.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 300, "Frames to process.")
@@ -60,9 +58,9 @@ def benchmark(paths, image_size, rng):
     left, right = [170.0, 80.0, 90.0, 90.0], [40.0, 80.0, 90.0, 90.0]
     start = time.process_time()
     for path, face in zip(paths, face_boxes):
-        image = gazecapture_io.decode_jpeg(path)
-        crops = gazecapture_io.crop_frame(image, face, left, right, image_size)
-        encoded = [gazecapture_io.encode_png(c) for c in crops.values()]
+        image = layout.decode_jpeg(path)
+        crops = layout.crop_frame(image, face, left, right, image_size)
+        encoded = [layout.encode_png(c) for c in crops.values()]
         assert all(encoded)
     return time.process_time() - start
 

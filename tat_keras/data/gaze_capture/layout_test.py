@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tat_keras.data import gazecapture_io as gio
+from tat_keras.data.gaze_capture import layout as gio
 
 FACE = [200.0, 100.0, 240.0, 240.0]
 LEFT_EYE = [140.0, 60.0, 60.0, 60.0]  # Image right side: subject's left eye.
@@ -205,3 +205,78 @@ def test_edge_fill_equals_numpy_edge_padding(box):
     padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     expected = padded[y + pad : y + pad + h, x + pad : x + pad + w]
     np.testing.assert_array_equal(gio.crop_with_edge_fill(image, x, y, w, h), expected)
+
+
+def test_face_grid_values():
+    assert gio.face_grid((160.0, 120.0, 320.0, 240.0), (640, 480)) == (7, 7, 13, 13)
+    # Clipped to the grid; the frame's aspect does not matter.
+    assert gio.face_grid((-50.0, -50.0, 200.0, 200.0), (480, 640)) == (1, 1, 8, 6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_face_grid_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    width, height = (640, 480) if seed % 2 else (480, 640)
+    for _ in range(20):
+        x, y = rng.uniform(-100, 500, 2)
+        w = h = rng.uniform(50, 400)
+        gx, gy, gw, gh = gio.face_grid((x, y, w, h), (width, height))
+        # The cells the box touches, 1-based, clipped to 25 x 25.
+        cells_x = [c for c in range(25) if (c + 1) * width / 25 > x and c * width / 25 < x + w]
+        cells_y = [c for c in range(25) if (c + 1) * height / 25 > y and c * height / 25 < y + h]
+        if cells_x and cells_y:
+            assert (gx, gw) == (cells_x[0] + 1, len(cells_x))
+            assert (gy, gh) == (cells_y[0] + 1, len(cells_y))
+
+
+def test_writer_round_trip_from_a_generator(tmp_path):
+    num_frames = 3
+    path = str(tmp_path / "00007")
+    written = gio.write_recording(
+        path,
+        (frame for frame in _frames(num_frames)),  # One frame in memory at a time.
+        face_boxes=[FACE] * num_frames,
+        left_eye_boxes=[LEFT_EYE] * num_frames,
+        right_eye_boxes=[RIGHT_EYE] * num_frames,
+        face_grid=[GRID] * num_frames,
+        valid={"left_eye": [1, 0, 1]},
+        gaze_cm=[[1.5, -2.25], [0.0, 0.0], [-3.0, 4.0]],
+        dot_num=[0, 0, 1],
+        dot_pts=[[10.0, 20.0], [10.0, 20.0], [30.0, 40.0]],
+        screen_pts=[[375.0, 667.0], [375.0, 667.0], [667.0, 375.0]],
+        orientation=[1, 1, 3],
+        split="test",
+        device="iPhone 6",
+        jpeg_quality=[90, 60, 30],
+    )
+    assert written == num_frames
+    recording = gio.read_recording(path)
+    assert recording.split == "test" and recording.device == "iPhone 6"
+    np.testing.assert_array_equal(recording.boxes["face"], [FACE] * num_frames)
+    # An invalid detection is written as a zero box.
+    assert recording.boxes["left_eye"][1].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert recording.valid["left_eye"].tolist() == [True, False, True]
+    assert recording.dot["XCam"].tolist() == [1.5, 0.0, -3.0]
+    assert recording.orientation.tolist() == [1, 1, 3]
+    with open(os.path.join(path, "screen.json")) as f:
+        assert json.load(f)["W"] == [375.0, 375.0, 667.0]
+    with open(os.path.join(path, "info.json")) as f:
+        info = json.load(f)
+    assert info["NumFaceDetections"] == 3 and info["NumEyeDetections"] == 2
+    sizes = [os.path.getsize(os.path.join(path, "frames", n)) for n in recording.frame_names]
+    assert sizes[0] > sizes[1] > sizes[2]  # Lower JPEG quality, smaller file.
+    assert gio.frame_skip_reasons(recording) == [None, gio.SKIP_INVALID_DETECTION, None]
+
+
+def test_writer_rejects_arrays_of_the_wrong_length(tmp_path):
+    with pytest.raises(ValueError, match="gaze_cm must hold one entry per frame"):
+        write_fixture(tmp_path / "00001", num_frames=2, gaze_cm=[[0.0, 0.0]] * 3)
+    with pytest.raises(ValueError, match="frames must hold one image per face box"):
+        gio.write_recording(
+            str(tmp_path / "00002"),
+            _frames(1),
+            face_boxes=[FACE] * 2,
+            left_eye_boxes=LEFT_EYE,
+            right_eye_boxes=RIGHT_EYE,
+            face_grid=GRID,
+        )

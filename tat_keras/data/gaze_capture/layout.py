@@ -1,7 +1,10 @@
-"""Reading GazeCapture recordings and cutting the face and eye crops.
+"""GazeCapture's published on-disk layout: read it, write it, cut the crops.
 
-Pure NumPy and Pillow, no TensorFlow: this is the per-recording work that the
-`gaze_capture` TFDS builder runs in a pool of worker processes.
+The one module that knows the format. The `gaze_capture` TFDS builder reads
+recordings and cuts crops with it (the per-recording work its pool of worker
+processes runs); the synthetic twin and the test fixtures write recordings
+with `write_recording`. Pure NumPy and Pillow: importing it loads neither
+TensorFlow nor Keras.
 
 A recording folder holds `frames/%05d.jpg` and the JSON files listed in
 `REQUIRED_JSON_FILES` (see `tat_keras/data/gaze_capture/README.md`). The
@@ -14,6 +17,9 @@ facts that matter here:
   marked `IsValid`; a box with a non-positive width or height is invalid.
 - A box that reaches past the frame is filled by repeating the edge pixel,
   never with black.
+- The face grid divides the frame into 25 x 25 cells whatever its aspect;
+  `X, Y` are 1-based cells, `W, H` counts of cells.
+- An invalid detection is written with `IsValid` 0 and a zero box.
 
 Example:
 
@@ -27,6 +33,7 @@ import collections
 import dataclasses
 import io
 import json
+import math
 import os
 
 import numpy as np
@@ -53,6 +60,8 @@ _BOX_FILES = {
 _BOX_KEYS = ("X", "Y", "W", "H", "IsValid")
 _DOT_KEYS = ("DotNum", "XCam", "YCam", "Time")
 _SCREEN_KEYS = ("H", "W", "Orientation")
+
+FACE_GRID_CELLS = 25  # faceGrid.json cells per side.
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 
@@ -435,7 +444,7 @@ def process_recording(recording_dir, image_size, open_fn=open):
         return (
             [],
             collections.Counter(),
-            (error.reason, str(error), _count_frames(recording_dir, open_fn)),
+            (error.reason, str(error), count_recording_frames(recording_dir, open_fn)),
         )
     examples = []
     skips = collections.Counter()
@@ -478,8 +487,13 @@ def process_recording(recording_dir, image_size, open_fn=open):
     return examples, skips, None
 
 
-def _count_frames(recording_dir, open_fn):
-    """Best-effort frame count of a broken recording (0 when unknown)."""
+def count_recording_frames(recording_dir, open_fn=open):
+    """Best-effort frame count of a (possibly broken) recording, 0 if unknown.
+
+    Args:
+      recording_dir: str. a `%05d` recording folder.
+      open_fn: callable like `open`.
+    """
     for name, key in (("frames.json", None), ("info.json", "TotalFrames")):
         try:
             with open_fn(os.path.join(recording_dir, name), "rb") as f:
@@ -488,6 +502,53 @@ def _count_frames(recording_dir, open_fn):
         except Exception:  # Unknown: the file is the broken one.
             continue
     return 0
+
+
+def face_grid(face_box, frame_size):
+    """faceGrid.json parameters of a face box: 1-based X, Y and W, H in cells.
+
+    The frame is divided into 25 x 25 cells (whatever its aspect); the grid
+    box is clipped to the grid.
+
+    Args:
+      face_box: (X, Y, W, H) in frame pixels.
+      frame_size: (width, height) of the frame.
+
+    Example:
+
+    >>> face_grid((160., 120., 320., 240.), (640, 480))
+    (7, 7, 13, 13)
+    """
+    x, y, w, h = (float(v) for v in face_box)
+    width, height = frame_size
+    cells = FACE_GRID_CELLS
+    x0 = int(np.clip(math.floor(x * cells / width), 0, cells - 1))
+    y0 = int(np.clip(math.floor(y * cells / height), 0, cells - 1))
+    x1 = int(np.clip(math.ceil((x + w) * cells / width), x0 + 1, cells))
+    y1 = int(np.clip(math.ceil((y + h) * cells / height), y0 + 1, cells))
+    return x0 + 1, y0 + 1, x1 - x0, y1 - y0
+
+
+def _box_json(boxes, is_valid, integer=False):
+    """One box file: `X, Y, W, H` (zero where invalid) and `IsValid`."""
+    boxes = np.where(is_valid[:, None], boxes, 0.0)
+    if integer:
+        columns = [[int(round(v)) for v in boxes[:, i]] for i in range(4)]
+    else:
+        columns = [[round(float(v), 3) for v in boxes[:, i]] for i in range(4)]
+    content = dict(zip("XYWH", columns))
+    content["IsValid"] = [int(v) for v in is_valid]
+    return content
+
+
+def _per_frame(values, num_frames, name, dtype, shape=()):
+    try:
+        return np.broadcast_to(np.asarray(values, dtype), (num_frames,) + shape)
+    except ValueError as error:
+        raise ValueError(
+            f"{name} must hold one entry per frame ({num_frames} frames). "
+            f"Received: {name} of shape {np.shape(values)}"
+        ) from error
 
 
 def write_recording(
@@ -502,6 +563,8 @@ def write_recording(
     gaze_cm=None,
     dot_num=None,
     dot_time=None,
+    dot_pts=None,
+    screen_pts=(320.0, 568.0),
     split="train",
     device="iPhone 6",
     orientation=1,
@@ -509,22 +572,34 @@ def write_recording(
 ):
     """Writes a recording folder in the published GazeCapture layout.
 
-    The inverse of `read_recording`, for small test fixtures.
+    The inverse of `read_recording`. Frames are written as they come, so a
+    generator keeps one frame in memory at a time; the number of frames is
+    the number of face boxes.
 
     Args:
       recording_dir: str. the `%05d` folder to create.
-      frames: list of uint8 arrays (H, W, 3), written as JPEG.
+      frames: iterable of uint8 arrays (H, W, 3), written as JPEG.
       face_boxes: array (N, 4). face `X, Y, W, H` in frame pixels.
-      left_eye_boxes, right_eye_boxes: array (N, 4). relative to the face box.
-      face_grid: array (N, 4). 25x25 grid `X, Y, W, H`.
+      left_eye_boxes, right_eye_boxes: array (N, 4). relative to the face box
+        (the left eye is the subject's left, on the right of the image).
+      face_grid: array (N, 4). 25x25 grid `X, Y, W, H` (see `face_grid`).
       valid: optional dict name -> (N,) of 0/1 for `face`, `left_eye`,
         `right_eye`, `face_grid`; all valid by default.
       gaze_cm: optional array (N, 2). `XCam, YCam`; zeros by default.
       dot_num, dot_time: optional arrays (N,). default: one dot, time = i/30.
+      dot_pts: optional array (N, 2). `XPts, YPts`; zeros by default.
+      screen_pts: (W, H) or array (N, 2). `screen.json` size in points.
       split: str. `train`, `val` or `test` (`info.json` `Dataset`).
       device: str. `info.json` `DeviceName`.
       orientation: int or array (N,). `screen.json` `Orientation`.
-      jpeg_quality: int.
+      jpeg_quality: int or array (N,). JPEG quality of each frame.
+
+    Returns:
+      int, the number of frames written.
+
+    Raises:
+      ValueError: a per-frame argument does not hold one entry per frame,
+        or `frames` holds fewer frames than boxes.
 
     Example:
 
@@ -535,59 +610,74 @@ def write_recording(
     ...                 left_eye_boxes=[[140, 60, 60, 60]],
     ...                 right_eye_boxes=[[40, 60, 60, 60]],
     ...                 face_grid=[[8, 5, 10, 10]])
+    1
     """
-    num_frames = len(frames)
-    os.makedirs(os.path.join(recording_dir, "frames"), exist_ok=True)
-    names = [f"{i:05d}.jpg" for i in range(num_frames)]
-    for name, frame in zip(names, frames):
-        Image.fromarray(frame).save(
-            os.path.join(recording_dir, "frames", name), quality=jpeg_quality
-        )
+    face_boxes = np.asarray(face_boxes, np.float64).reshape(-1, 4)
+    num_frames = len(face_boxes)
+    boxes = {
+        "face": face_boxes,
+        "left_eye": _per_frame(left_eye_boxes, num_frames, "left_eye_boxes", np.float64, (4,)),
+        "right_eye": _per_frame(right_eye_boxes, num_frames, "right_eye_boxes", np.float64, (4,)),
+        "face_grid": _per_frame(face_grid, num_frames, "face_grid", np.float64, (4,)),
+    }
     valid = valid or {}
+    is_valid = {
+        name: _per_frame(valid.get(name, 1), num_frames, f"valid[{name!r}]", bool)
+        for name in boxes
+    }
+    gaze_cm = _per_frame(0.0 if gaze_cm is None else gaze_cm, num_frames, "gaze_cm", np.float64, (2,))
+    dot_pts = _per_frame(0.0 if dot_pts is None else dot_pts, num_frames, "dot_pts", np.float64, (2,))
+    dot_num = _per_frame(0 if dot_num is None else dot_num, num_frames, "dot_num", np.int64)
+    if dot_time is None:
+        dot_time = np.arange(num_frames) / 30.0
+    dot_time = _per_frame(dot_time, num_frames, "dot_time", np.float64)
+    screen_pts = _per_frame(screen_pts, num_frames, "screen_pts", np.float64, (2,))
+    orientation = _per_frame(orientation, num_frames, "orientation", np.int64)
+    quality = _per_frame(jpeg_quality, num_frames, "jpeg_quality", np.int64)
 
-    def boxes(values, name):
-        values = np.asarray(values, np.float64).reshape(num_frames, 4)
-        is_valid = np.asarray(valid.get(name, np.ones(num_frames)), int)
-        content = {k: values[:, i].tolist() for i, k in enumerate("XYWH")}
-        content["IsValid"] = is_valid.tolist()
-        return content
-
-    gaze_cm = (
-        np.zeros((num_frames, 2))
-        if gaze_cm is None
-        else np.asarray(gaze_cm, np.float64)
-    )
-    dot_num = np.zeros(num_frames, int) if dot_num is None else dot_num
-    dot_time = np.arange(num_frames) / 30.0 if dot_time is None else dot_time
-    orientation = np.broadcast_to(np.asarray(orientation, int), (num_frames,))
-    faces = boxes(face_boxes, "face")
+    frames_dir = os.path.join(recording_dir, "frames")
+    os.makedirs(frames_dir, exist_ok=True)
+    names = [f"{i:05d}.jpg" for i in range(num_frames)]
+    written = 0
+    for name, frame in zip(names, frames):
+        Image.fromarray(np.asarray(frame, np.uint8)).save(
+            os.path.join(frames_dir, name), "JPEG", quality=int(quality[written])
+        )
+        written += 1
+    if written != num_frames:
+        raise ValueError(
+            f"frames must hold one image per face box ({num_frames}). "
+            f"Received: {written} frames"
+        )
+    detected = is_valid["face"] & is_valid["left_eye"] & is_valid["right_eye"]
     content = {
         "frames.json": names,
-        "appleFace.json": faces,
-        "appleLeftEye.json": boxes(left_eye_boxes, "left_eye"),
-        "appleRightEye.json": boxes(right_eye_boxes, "right_eye"),
-        "faceGrid.json": boxes(face_grid, "face_grid"),
+        "appleFace.json": _box_json(boxes["face"], is_valid["face"]),
+        "appleLeftEye.json": _box_json(boxes["left_eye"], is_valid["left_eye"]),
+        "appleRightEye.json": _box_json(boxes["right_eye"], is_valid["right_eye"]),
+        "faceGrid.json": _box_json(boxes["face_grid"], is_valid["face_grid"], integer=True),
         "dotInfo.json": {
-            "DotNum": np.asarray(dot_num, int).tolist(),
-            "XPts": [0.0] * num_frames,
-            "YPts": [0.0] * num_frames,
-            "XCam": gaze_cm[:, 0].tolist(),
-            "YCam": gaze_cm[:, 1].tolist(),
-            "Time": np.asarray(dot_time, float).tolist(),
+            "DotNum": [int(v) for v in dot_num],
+            "XPts": [round(float(v), 3) for v in dot_pts[:, 0]],
+            "YPts": [round(float(v), 3) for v in dot_pts[:, 1]],
+            "XCam": [round(float(v), 5) for v in gaze_cm[:, 0]],
+            "YCam": [round(float(v), 5) for v in gaze_cm[:, 1]],
+            "Time": [round(float(v), 5) for v in dot_time],
         },
         "info.json": {
             "TotalFrames": num_frames,
-            "NumFaceDetections": int(sum(faces["IsValid"])),
-            "NumEyeDetections": int(sum(faces["IsValid"])),
+            "NumFaceDetections": int(is_valid["face"].sum()),
+            "NumEyeDetections": int(detected.sum()),
             "Dataset": split,
             "DeviceName": device,
         },
         "screen.json": {
-            "H": [568.0] * num_frames,
-            "W": [320.0] * num_frames,
-            "Orientation": orientation.tolist(),
+            "H": [float(v) for v in screen_pts[:, 1]],
+            "W": [float(v) for v in screen_pts[:, 0]],
+            "Orientation": [int(v) for v in orientation],
         },
     }
     for name, value in content.items():
         with open(os.path.join(recording_dir, name), "w") as f:
-            json.dump(value, f)
+            json.dump(value, f, separators=(",", ":"))
+    return num_frames

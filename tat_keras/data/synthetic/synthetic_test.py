@@ -1,4 +1,4 @@
-"""Tests of the synthetic twin: layout, labels, geometry, determinism."""
+"""Tests of the synthetic twin: layout, labels, geometry, nuisances, determinism."""
 
 import dataclasses
 import json
@@ -9,18 +9,15 @@ import pytest
 from PIL import Image
 
 from tat_keras.data import devices
+from tat_keras.data import devices_test
 from tat_keras.data import synthetic
+from tat_keras.data.gaze_capture import layout
+from tat_keras.data.synthetic import geometry
+from tat_keras.data.synthetic import plan
+from tat_keras.data.synthetic import render
+from tat_keras.data.synthetic import roster
 
-_JSON_FILES = (
-    "frames.json",
-    "appleFace.json",
-    "appleLeftEye.json",
-    "appleRightEye.json",
-    "faceGrid.json",
-    "dotInfo.json",
-    "info.json",
-    "screen.json",
-)
+_JSON_FILES = layout.REQUIRED_JSON_FILES
 _BOX_KEYS = {"X", "Y", "W", "H", "IsValid"}
 
 _TINY = synthetic.SyntheticConfig(
@@ -120,46 +117,6 @@ def test_split_by_subject(tiny_dir):
     }
 
 
-def _camera_cm_numpy(device, x_pts, y_pts, orientation):
-    """Corner-based re-derivation: the user's top-left screen corner, in cm
-    from the camera, plus the dot's offset (x right, y up)."""
-    s = device.width_cm / device.width_pts
-    w, h = device.width_cm, device.height_cm
-    dx, dy = device.camera_to_left_cm, device.camera_to_top_cm
-    corner = {1: (-dx, -dy), 2: (dx - w, dy + h), 3: (dy, w - dx), 4: (-dy - h, dx)}[
-        orientation
-    ]
-    return corner[0] + x_pts * s, corner[1] - y_pts * s
-
-
-@pytest.mark.parametrize("orientation", [1, 2, 3, 4])
-@pytest.mark.parametrize("name", sorted(devices.DEVICES))
-def test_screen_to_camera_matches_numpy(name, orientation):
-    device = devices.DEVICES[name]
-    width, height = devices.screen_size_points(device, orientation)
-    rng = np.random.default_rng(orientation)
-    x_pts = rng.uniform(0, width, 20)
-    y_pts = rng.uniform(0, height, 20)
-    x_cm, y_cm = devices.screen_to_camera_cm(device, x_pts, y_pts, orientation)
-    x_ref, y_ref = _camera_cm_numpy(device, x_pts, y_pts, orientation)
-    np.testing.assert_allclose(x_cm, x_ref, atol=1e-9)
-    np.testing.assert_allclose(y_cm, y_ref, atol=1e-9)
-    # The screen's centre: below the camera in portrait, above it upside down,
-    # to the camera's right in landscape 3 and its left in landscape 4.
-    cx, cy = devices.screen_to_camera_cm(device, width / 2, height / 2, orientation)
-    sign = {1: (None, -1), 2: (None, 1), 3: (1, None), 4: (-1, None)}
-    sx, sy = sign[orientation]
-    if sx is not None:
-        assert np.sign(cx) == sx
-    if sy is not None:
-        assert np.sign(cy) == sy
-
-
-def test_screen_to_camera_rejects_bad_orientation():
-    with pytest.raises(ValueError, match="orientation must be 1, 2, 3 or 4"):
-        devices.screen_to_camera_cm(devices.DEVICES["iPhone 6"], 0, 0, 5)
-
-
 def test_labels_follow_device_geometry(tiny_dir):
     directory, _ = tiny_dir
     for name in _recordings(directory):
@@ -168,7 +125,7 @@ def test_labels_follow_device_geometry(tiny_dir):
         dot, screen = content["dotInfo.json"], content["screen.json"]
         for i in range(len(dot["DotNum"])):
             orientation = screen["Orientation"][i]
-            x_ref, y_ref = _camera_cm_numpy(
+            x_ref, y_ref = devices_test._camera_cm_numpy(
                 device, dot["XPts"][i], dot["YPts"][i], orientation
             )
             assert abs(dot["XCam"][i] - x_ref) < 2e-3
@@ -200,7 +157,9 @@ def test_eye_boxes_relative_to_face_left_eye_on_image_right(tiny_dir):
                 cx = eye["X"][i] + eye["W"][i] / 2
                 cy = eye["Y"][i] + eye["H"][i] / 2
                 assert 0 < cx < face["W"][i] and 0 < cy < face["H"][i]
-                assert 0.2 < eye["W"][i] / face["W"][i] < 0.5
+                # About 0.24 seen from the front; the far eye of a head turned
+                # by up to 35 degrees is foreshortened by cos(35) = 0.82.
+                assert 0.15 < eye["W"][i] / face["W"][i] < 0.5
                 assert eye["W"][i] == eye["H"][i]
             assert left["X"][i] > right["X"][i] + 0.2 * face["W"][i]
     assert checked > 10
@@ -216,23 +175,11 @@ def test_face_grid_inside_grid(tiny_dir):
                 assert 1 <= w and 1 <= h and x + w - 1 <= 25 and y + h - 1 <= 25
 
 
-def test_face_grid_values():
-    assert synthetic.face_grid((160.0, 120.0, 320.0, 240.0), (640, 480)) == (
-        7,
-        7,
-        13,
-        13,
-    )
-    assert synthetic.face_grid((-50.0, -50.0, 200.0, 200.0), (480, 640)) == (1, 1, 8, 6)
-
-
-def test_stare_sequences(tiny_dir):
+def test_dots_and_stare_sequences(tiny_dir):
     directory, _ = tiny_dir
     found = 0
     for name in _recordings(directory):
         content = _load(os.path.join(directory, name))
-        if content["info.json"]["Dataset"] != "test":
-            continue
         dot = content["dotInfo.json"]
         valid = (
             np.array(content["appleFace.json"]["IsValid"])
@@ -240,15 +187,28 @@ def test_stare_sequences(tiny_dir):
             & np.array(content["appleRightEye.json"]["IsValid"])
         )
         dot_num = np.array(dot["DotNum"])
-        assert np.all(np.diff(dot_num) >= 0)  # Each sequence is consecutive.
+        assert np.all(np.diff(dot_num) >= 0)  # Each dot's frames are consecutive.
+        stares = 0
         for number in np.unique(dot_num):
             chosen = dot_num == number
-            found += 1
-            assert valid[chosen].sum() >= _TINY.stare_frames_per_dot
             assert len(set(np.array(dot["XCam"])[chosen])) == 1
             assert len(set(np.array(dot["YCam"])[chosen])) == 1
             assert np.all(np.diff(np.array(dot["Time"])[chosen]) > 0)
-    assert found == _TINY.stare_dots_per_recording
+            if chosen.sum() == _TINY.frames_per_dot:
+                continue
+            stares += 1
+            assert valid[chosen].sum() >= _TINY.stare_frames_per_dot
+        is_test = content["info.json"]["Dataset"] == "test"
+        assert stares == (_TINY.stare_dots_per_recording if is_test else 0)
+        assert len(np.unique(dot_num)) == _TINY.dots_per_recording + stares
+        found += stares
+    assert found == _TINY.stare_dots_per_recording * _TINY.num_test_subjects
+
+
+def test_presets_leave_dots_for_calibration_and_evaluation():
+    for name, config in synthetic.PRESETS.items():
+        # Up to 13 calibration dots and at least 10 others, besides the stares.
+        assert config.dots_per_recording >= 23, name
 
 
 def _recording_bytes(directory):
@@ -306,12 +266,13 @@ def test_blinks_are_invalid_eyes(tmp_path):
         directory, recording_index=0, split="train", config=config
     )
     content = _load(directory)
-    # A blink lasts five frames; the eyes are lost in the four most closed.
-    expected = [0, 0, 0, 0, 1] * 2
+    # A blink lasts five frames; the eyes are lost in the three most closed,
+    # the half-closed ones are kept.
+    expected = [1, 0, 0, 0, 1] * 2
     assert content["appleLeftEye.json"]["IsValid"] == expected
     assert content["appleRightEye.json"]["IsValid"] == expected
     assert content["appleFace.json"]["IsValid"] == [1] * 10
-    assert content["info.json"]["NumEyeDetections"] == 2
+    assert content["info.json"]["NumEyeDetections"] == 4
 
 
 def test_faces_reach_past_the_frame_edge(tmp_path):
@@ -333,12 +294,8 @@ def test_faces_reach_past_the_frame_edge(tmp_path):
     assert outside == 4
 
 
-def _geometry(target_cm):
-    rng = np.random.default_rng(0)
-    subject = synthetic.sample_subject(rng)
-    conditions = synthetic.sample_conditions(rng, _TINY)
-    renderer = synthetic._RecordingRenderer(rng, subject, conditions)
-    frame = synthetic._Frame(
+def _frame(target_cm, **changes):
+    values = dict(
         dot_num=0,
         orientation=1,
         x_pts=0.0,
@@ -348,15 +305,32 @@ def _geometry(target_cm):
         time=0.0,
         eye_mid=np.array([0.0, -3.0, 30.0]),
         head_angles=(0.0, 0.0, 0.0),
+        look_at=np.array([target_cm[0], target_cm[1], 0.0]),
         drift=(0.0, 0.0),
         opening=1.0,
         face_detected=True,
-        blur=None,
+        shake=None,
+        exposure=1.0,
+        white_balance=(1.0, 1.0, 1.0),
         noise_offset=(0, 0),
-        face_jitter=np.zeros(3),
-        eye_jitter=np.zeros((2, 3)),
+        face_error=np.zeros(3),
+        eye_errors=np.zeros((2, 3)),
+        gross_eye=-1,
     )
-    return renderer.geometry(frame)
+    values.update(changes)
+    return plan.Frame(**values)
+
+
+def _renderer(glasses_fraction=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    subject = synthetic.sample_subject(rng, glasses_fraction)
+    conditions = synthetic.sample_conditions(rng, _TINY)
+    return render.RecordingRenderer(rng, subject, conditions)
+
+
+def _geometry(target_cm, renderer=None, **changes):
+    renderer = renderer or _renderer()
+    return renderer.geometry(_frame(target_cm, **changes))
 
 
 def test_iris_turns_towards_the_dot():
@@ -369,18 +343,18 @@ def test_iris_turns_towards_the_dot():
     ):
         moved = _geometry(target)
         for eye_a, eye_b in zip(centre["eyes"], moved["eyes"]):
-            shift = eye_b["iris"][axis] - eye_a["iris"][axis]
+            shift = eye_b.iris[axis] - eye_a.iris[axis]
             # The subject's right (+x) is the image's left; up is the image top.
             assert np.sign(shift) == sign and abs(shift) > 3.0
     # The subject's left eye is on the right of the image.
     right_eye, left_eye = centre["eyes"]
-    assert left_eye["iris"][0] > right_eye["iris"][0]
+    assert left_eye.iris[0] > right_eye.iris[0]
 
 
 def test_presets_sizes():
     quick = synthetic.count_frames(synthetic.PRESETS["quick"])
     assert 3000 <= sum(quick.values()) <= 4200
-    assert quick["test"] >= 8 * 4 * 30
+    assert quick["test"] >= 8 * (3 * 30 + 26 * 2)
 
 
 @pytest.mark.parametrize(
@@ -394,7 +368,9 @@ def test_presets_sizes():
         (dict(stare_frames_per_dot=0), "stare_frames_per_dot must be >= 1"),
         (dict(devices=("Nokia",)), "devices must name profiles"),
         (dict(distance_range_cm=(50.0, 20.0)), "distance_range_cm"),
-        (dict(jpeg_quality=0), "jpeg_quality"),
+        (dict(jpeg_quality_range=(0, 90)), "jpeg_quality_range"),
+        (dict(nuisances="none"), "nuisances must be one of"),
+        (dict(lighting_weights=(1.0, 0.0)), "lighting_weights must be 4"),
     ],
 )
 def test_config_validation(kwargs, match):
@@ -417,3 +393,100 @@ def test_refuses_non_empty_output_dir(tmp_path):
     synthetic.render_dataset(str(tmp_path), config, progress=False, overwrite=True)
     assert (tmp_path / "note.txt").read_text() == "keep"
     assert _recordings(str(tmp_path)) == ["00000"]
+
+
+def test_glint_stays_with_the_device_while_the_iris_follows_the_dot():
+    near, far = _geometry((0.0, -5.0)), _geometry((10.0, -15.0))
+    for eye_a, eye_b in zip(near["eyes"], far["eyes"]):
+        iris = np.hypot(*(eye_b.iris - eye_a.iris))
+        glint = np.hypot(*(eye_b.glint - eye_a.glint))
+        assert iris > 3.0
+        # The reflection of the screen moves only with the cornea's centre of
+        # curvature (0.55 cm from the eye's centre of rotation, against about
+        # 1.05 cm for the iris): about half as far as the iris. A reflection of
+        # the dot itself would follow it much further (over 80 %).
+        assert 0.4 < glint / iris < 0.65
+
+
+def test_glasses_scale_the_eye_about_the_lens():
+    renderer = _renderer(glasses_fraction=1.0)
+    glasses = renderer.subject.glasses
+    bare = _renderer(glasses_fraction=0.0)
+    assert glasses is not None and bare.subject.glasses is None
+    # Same geometry with and without the lens: compare through project_head.
+    frame = _frame((3.0, -8.0), head_angles=(15.0, 5.0, 0.0))
+    with_lens = renderer.geometry(frame)
+    subject = dataclasses.replace(renderer.subject, glasses=None)
+    without = geometry.project_head(
+        subject,
+        renderer.conditions.device,
+        frame,
+        (0.0, -6.0),
+        (6.0, 10.0),
+    )
+    for eye_a, eye_b in zip(without["eyes"], with_lens["eyes"]):
+        expected = eye_b.lens + glasses.magnification * (eye_a.iris - eye_b.lens)
+        np.testing.assert_allclose(eye_b.iris, expected, atol=1e-9)
+        width_a = np.hypot(*(eye_a.outer - eye_a.inner))
+        width_b = np.hypot(*(eye_b.outer - eye_b.inner))
+        assert width_b == pytest.approx(glasses.magnification * width_a)
+
+
+def test_phones_are_never_upside_down():
+    config = synthetic.SyntheticConfig(orientation_weights=(0.0, 1.0, 0.0, 0.0))
+    rng = np.random.default_rng(0)
+    for name in roster.GAZECAPTURE_ROSTER:
+        device = devices.DEVICES[name]
+        probabilities = roster.orientation_probabilities(config, device)
+        if device.device_type == "phone":
+            assert probabilities.tolist() == [1.0, 0.0, 0.0, 0.0]
+        else:
+            assert probabilities.tolist() == [0.0, 1.0, 0.0, 0.0]
+        assert roster.choose_orientation(rng, config, device) == (
+            1 if device.device_type == "phone" else 2
+        )
+
+
+def test_sensor_noise_only_keeps_subjects_dots_and_boxes_still(tmp_path):
+    config = dataclasses.replace(_TINY, dots_per_recording=2, stare_frames_per_dot=8)
+    outputs = {}
+    for mode in synthetic.NUISANCE_MODES:
+        directory = str(tmp_path / mode)
+        synthetic.render_recording(
+            directory,
+            recording_index=2,
+            split="test",
+            config=dataclasses.replace(config, nuisances=mode),
+        )
+        outputs[mode] = _load(directory)
+    full, still = outputs["all"], outputs["sensor_noise_only"]
+    for name in ("dotInfo.json", "screen.json", "info.json", "frames.json"):
+        assert full[name] == still[name]
+    for name in ("appleFace.json", "appleLeftEye.json", "appleRightEye.json"):
+        assert full[name]["IsValid"] == still[name]["IsValid"]
+    dot_num = np.array(still["dotInfo.json"]["DotNum"])
+    moved = {}
+    for mode, content in outputs.items():
+        boxes = np.stack(
+            [np.array(content["appleLeftEye.json"][k]) for k in "XY"], axis=-1
+        )
+        valid = np.array(content["appleLeftEye.json"]["IsValid"]) == 1
+        spread = []
+        for number in np.unique(dot_num):
+            chosen = (dot_num == number) & valid
+            if chosen.sum() >= 2:
+                spread.append(boxes[chosen].std(axis=0).max())
+        moved[mode] = max(spread)
+    # Without geometric nuisances a stare's eye box stays put (rounding only).
+    assert moved["sensor_noise_only"] < 1e-3 < moved["all"]
+
+
+def test_detector_errors_are_correlated_over_time():
+    config = dataclasses.replace(
+        _TINY, dots_per_recording=1, stare_dots_per_recording=1, stare_frames_per_dot=200
+    )
+    _, _, _, frames = synthetic.draw_recording(config, 0, "test")
+    errors = np.array([f.eye_errors[0, 0] for f in frames])
+    lag_one = np.corrcoef(errors[:-1], errors[1:])[0, 1]
+    assert 0.6 < lag_one < 0.95
+    assert 0.6 < errors.std() < 1.4

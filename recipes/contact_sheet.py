@@ -1,0 +1,102 @@
+r"""Draws a contact sheet of the synthetic twin: frames with boxes, and crops.
+
+Renders a few recordings of the quick preset (chosen to span lighting
+regimes and glasses) and, for one frame of each, shows the full frame with
+the face and eye boxes and the three 64x64 crops the network sees:
+
+  python recipes/contact_sheet.py --output=docs/synthetic_samples.png
+"""
+
+import collections
+import os
+import sys
+import tempfile
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import patches  # noqa: E402
+from matplotlib import pyplot  # noqa: E402
+
+from tat_keras.data import synthetic  # noqa: E402
+from tat_keras.data.gaze_capture import layout  # noqa: E402
+
+_OUTPUT = flags.DEFINE_string("output", "docs/synthetic_samples.png", "PNG to write.")
+_ROWS = flags.DEFINE_integer("rows", 8, "Recordings shown, one per row.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the rendered recordings.")
+
+
+def _pick_recordings(config, rows):
+    """Recording indices spanning lighting regimes and glasses."""
+    wanted = collections.Counter()
+    chosen = []
+    for index in range(400):
+        _, subject, conditions, _ = synthetic.draw_recording(config, index, "train")
+        key = (conditions.lighting, subject.glasses is not None)
+        if wanted[key] < 1 + len(chosen) // 8:
+            wanted[key] += 1
+            chosen.append((index, key))
+        if len(chosen) == rows:
+            break
+    return chosen
+
+
+def main(argv):
+    del argv
+    config = synthetic.SyntheticConfig(
+        seed=_SEED.value, dots_per_recording=3, frames_per_dot=1, edge_rate=0.0
+    )
+    chosen = _pick_recordings(config, _ROWS.value)
+    figure, axes = pyplot.subplots(
+        len(chosen), 4, figsize=(9, 2.3 * len(chosen)),
+        gridspec_kw={"width_ratios": [2.2, 1, 1, 1]},
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        for row, (index, (lighting, glasses)) in enumerate(chosen):
+            path = os.path.join(folder, f"{index:05d}")
+            synthetic.render_recording(
+                path, recording_index=index, split="train", config=config
+            )
+            recording = layout.read_recording(path)
+            usable = [i for i, r in enumerate(layout.frame_skip_reasons(recording)) if r is None]
+            frame = usable[-1] if usable else 0
+            image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[frame]))
+            face = recording.boxes["face"][frame]
+            eyes = [
+                layout.absolute_eye_boxes(face, recording.boxes[k][frame])
+                for k in ("left_eye", "right_eye")
+            ]
+            axes[row, 0].imshow(image)
+            for box, colour in zip([face] + eyes, ("yellow", "cyan", "magenta")):
+                axes[row, 0].add_patch(
+                    patches.Rectangle(box[:2], box[2], box[3], fill=False, color=colour, lw=1)
+                )
+            axes[row, 0].set_title(
+                f"{recording.device}, orientation {recording.orientation[frame]}, "
+                f"{lighting}{', glasses' if glasses else ''}",
+                fontsize=7,
+            )
+            crops = layout.crop_frame(
+                image, face, recording.boxes["left_eye"][frame],
+                recording.boxes["right_eye"][frame], 64,
+            )
+            for column, name in enumerate(("face", "left_eye", "right_eye"), start=1):
+                if crops is not None:
+                    axes[row, column].imshow(crops[name])
+                axes[row, column].set_title(name.replace("_", " "), fontsize=7)
+            for axis in axes[row]:
+                axis.set_xticks([])
+                axis.set_yticks([])
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+    figure.savefig(_OUTPUT.value, dpi=80)
+    print(f"Wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)
