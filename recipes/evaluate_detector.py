@@ -34,7 +34,7 @@ from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from tat_keras.data import gazecapture_io  # noqa: E402
+from tat_keras.data.gaze_capture import layout  # noqa: E402
 from tat_keras.inference import detector as detector_lib  # noqa: E402
 
 flags.DEFINE_string("raw_dir", None, "GazeCapture-layout recordings (frames and JSON).")
@@ -54,15 +54,15 @@ FLAGS = flags.FLAGS
 
 def _frames(raw_dir, split, stride):
     """Yields (recording, index, frame) for frames whose boxes are all valid."""
-    for name in gazecapture_io.list_recordings(raw_dir):
+    for name in layout.list_recordings(raw_dir):
         path = os.path.join(raw_dir, name)
-        if gazecapture_io.read_split(path) != split:
+        if layout.read_split(path) != split:
             continue
-        recording = gazecapture_io.read_recording(path)
-        reasons = gazecapture_io.frame_skip_reasons(recording)
+        recording = layout.read_recording(path)
+        reasons = layout.frame_skip_reasons(recording)
         for index in range(0, recording.num_frames, stride):
             if reasons[index] is None:
-                image = gazecapture_io.decode_jpeg(
+                image = layout.decode_jpeg(
                     os.path.join(path, "frames", recording.frame_names[index])
                 )
                 yield recording, index, image
@@ -70,19 +70,19 @@ def _frames(raw_dir, split, stride):
 
 def _count(raw_dir, split, stride):
     total = 0
-    for name in gazecapture_io.list_recordings(raw_dir):
+    for name in layout.list_recordings(raw_dir):
         path = os.path.join(raw_dir, name)
-        if gazecapture_io.read_split(path) == split:
-            recording = gazecapture_io.read_recording(path)
-            reasons = gazecapture_io.frame_skip_reasons(recording)
+        if layout.read_split(path) == split:
+            recording = layout.read_recording(path)
+            reasons = layout.frame_skip_reasons(recording)
             total += sum(r is None for r in reasons[::stride])
     return total
 
 
 def _data_boxes(recording, index):
     face = recording.boxes["face"][index]
-    left = gazecapture_io.absolute_eye_boxes(face, recording.boxes["left_eye"][index])
-    right = gazecapture_io.absolute_eye_boxes(face, recording.boxes["right_eye"][index])
+    left = layout.absolute_eye_boxes(face, recording.boxes["left_eye"][index])
+    right = layout.absolute_eye_boxes(face, recording.boxes["right_eye"][index])
     return face, left, right
 
 
@@ -151,16 +151,16 @@ def measure(raw_dir, detector, stride, model_path):
             continue
         face_iou.append(detector_lib.box_iou(detection.face_box, face))
         for box, truth in ((detection.left_eye_box, left), (detection.right_eye_box, right)):
-            absolute = gazecapture_io.absolute_eye_boxes(detection.face_box, box)
+            absolute = layout.absolute_eye_boxes(detection.face_box, box)
             eye_iou.append(detector_lib.box_iou(absolute, truth))
         from_cascade.extend(detection.eyes_from_cascade)
         if predict is not None:
             size = predict.image_size
-            mine = gazecapture_io.crop_frame(
+            mine = layout.crop_frame(
                 image, detection.face_box, detection.left_eye_box,
                 detection.right_eye_box, size,
             )
-            theirs = gazecapture_io.crop_frame(
+            theirs = layout.crop_frame(
                 image, face, recording.boxes["left_eye"][index],
                 recording.boxes["right_eye"][index], size,
             )

@@ -17,7 +17,7 @@ def data_dir(tmp_path_factory):
     """Prepared test split: two phone subjects with 4 dots, a tablet with 2."""
     import tensorflow_datasets as tfds
 
-    from tat_keras.data import gazecapture_io
+    from tat_keras.data.gaze_capture import layout
     from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 
     root = tmp_path_factory.mktemp("calibration_data")
@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory):
     for number, (device, num_dots, per_dot) in SUBJECTS.items():
         n = num_dots * per_dot
         dots = rng.uniform(-5, 3, (num_dots, 2))
-        gazecapture_io.write_recording(
+        layout.write_recording(
             str(root / "raw" / f"{number:05d}"),
             [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(n)],
             face_boxes=[FACE] * n, left_eye_boxes=[EYE] * n, right_eye_boxes=[EYE] * n,

@@ -27,14 +27,14 @@ def data_dir(tmp_path_factory):
     """Prepared gaze_capture/size64: two train, one val, one test recording."""
     import tensorflow_datasets as tfds
 
-    from tat_keras.data.gaze_capture import layout as gazecapture_io
+    from tat_keras.data.gaze_capture import layout
     from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 
     root = tmp_path_factory.mktemp("gaze_capture")
     rng = np.random.default_rng(0)
     for number, split in ((1, "train"), (2, "train"), (3, "val"), (4, "test")):
         frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(6)]
-        gazecapture_io.write_recording(
+        layout.write_recording(
             str(root / "raw" / f"{number:05d}"), frames,
             face_boxes=[FACE] * 6, left_eye_boxes=[EYE] * 6, right_eye_boxes=[EYE] * 6,
             face_grid=[[8, 5, 10, 10]] * 6,

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tat_keras.data import gazecapture_io
+from tat_keras.data.gaze_capture import layout
 from tat_keras.data import pipeline
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 
@@ -22,7 +22,7 @@ def data_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     for number, split in ((1, "train"), (2, "train"), (3, "val"), (4, "test")):
         frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(5)]
-        gazecapture_io.write_recording(
+        layout.write_recording(
             str(root / "raw" / f"{number:05d}"),
             frames,
             face_boxes=[FACE] * 5,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tat_keras.data import gazecapture_io
+from tat_keras.data.gaze_capture import layout
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
 from tat_keras.training import experiment
 from tat_keras.training.config import TrainConfig
@@ -29,7 +29,7 @@ def data_dir(tmp_path_factory):
     for number, split in ((1, "train"), (2, "train"), (3, "train"), (4, "val"),
                           (5, "test")):
         frames = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(6)]
-        gazecapture_io.write_recording(
+        layout.write_recording(
             str(root / "raw" / f"{number:05d}"), frames,
             face_boxes=[FACE] * 6, left_eye_boxes=[EYE] * 6, right_eye_boxes=[EYE] * 6,
             face_grid=[[8, 5, 10, 10]] * 6,
