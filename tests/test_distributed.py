@@ -1,8 +1,15 @@
 """Training under `tf.distribute` on one host: logical CPUs and loopback workers.
 
 - Two logical CPU devices under `MirroredStrategy` train what one device
-  trains: a short TAT + DwO run through a rebirth gives the default
-  strategy's losses and final weights, up to float round-off.
+  trains. With plain SGD, the step (DwO, mixup, teacher) and a rebirth give
+  the default strategy's losses and final weights to float round-off. With
+  the recipe's Adam, a short TAT + DwO run through a rebirth gives the same
+  losses and errors within a fraction of a percent, but not the same
+  weights: Adam's normalized step turns the round-off of a different
+  summation order into steps of the learning rate's size on weights whose
+  gradient is near zero, and the global ranking of cosine-similarity
+  pruning then breaks near-ties differently (measured: losses 0.1-0.2%
+  apart, a few filters pruned in other layers).
 - Two worker processes on 127.0.0.1 (`MultiWorkerMirroredStrategy`, free
   ports) train through mini-generation boundaries to identical weights and
   records.
@@ -61,8 +68,8 @@ def _pruned(generations):
             for g in generations]
 
 
-def test_mirrored_on_two_cpus_matches_one_device(tmp_path, tiny_synthetic_dir,
-                                                 write_flagfile, run_recipe):
+def test_mirrored_recipe_on_two_cpus_matches_one_device(tmp_path, tiny_synthetic_dir,
+                                                        write_flagfile, run_recipe):
     flagfile = write_flagfile(tmp_path / "run.flags", **_flags(tiny_synthetic_dir))
     runs = {}
     for name, extra in (("default", []),
@@ -73,17 +80,21 @@ def test_mirrored_on_two_cpus_matches_one_device(tmp_path, tiny_synthetic_dir,
         assert result.returncode == 0, result.stderr[-3000:]
     one, two = (_read_json(runs[n], "history.json") for n in ("default", "mirrored"))
     assert [h["epoch"] for h in one] == [h["epoch"] for h in two] == [0, 1, 2]
-    for a, b in zip(one, two):
+    # Epochs 0-1 precede the rebirth, epoch 2 follows it.
+    for a, b, rel in zip(one, two, (2e-3, 2e-3, 1e-2)):
         for key in ("loss", "hard_loss", "mix_loss", "teacher_loss", "val_loss",
                     "val_error_cm"):
-            assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-4), (key, a, b)
+            assert b[key] == pytest.approx(a[key], rel=rel, abs=1e-4), (key, a, b)
     assert one[-1]["teacher_loss"] > 0  # The teacher of generation 0 taught.
     generations = [_read_json(runs[n], "generations.json")["generations"]
                    for n in ("default", "mirrored")]
-    assert _pruned(generations[0]) == _pruned(generations[1])
-    assert sum(_pruned(generations[0])[0].values()) > 0  # A rebirth happened.
-    for a, b in zip(_weights(runs["default"]), _weights(runs["mirrored"])):
-        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+    pruned = [sum(_pruned(g)[0].values()) for g in generations]
+    assert pruned[0] == pruned[1] > 0  # A rebirth, of the same size.
+    assert [g["teachers"] for g in generations[0]] == [
+        g["teachers"] for g in generations[1]]
+    metrics = [_read_json(runs[n], "metrics.json") for n in ("default", "mirrored")]
+    assert metrics[1]["test_error_cm"] == pytest.approx(metrics[0]["test_error_cm"],
+                                                        rel=0.03)
 
 
 # The step itself, with plain SGD: no Adam normalization to magnify the
@@ -96,7 +107,8 @@ from tat_keras.training import distributed
 distributed.split_cpu(2)
 import keras
 from tat_keras import models
-from tat_keras.training import generations, teachers, trainer as trainer_lib
+from tat_keras.training import checkpoint, generations, teachers
+from tat_keras.training import trainer as trainer_lib
 
 rng = np.random.default_rng(1)
 inputs = {n: rng.uniform(0, 255, (32, 32, 32, 3)).astype("float32")
@@ -116,13 +128,23 @@ for name in ("default", "mirrored"):
                  "original_fraction": 0.5})
         trainer.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=False)
         distributed.synchronize_batch_norm(student, strategy.num_replicas_in_sync > 1)
-    record = generations.GenerationRecord()
-    callback = generations.MiniGenerations(trainer, teachers.TeacherBank("last"),
-                                           [1, 1], record, seed=0)
-    history = trainer.fit(
-        tf.data.Dataset.from_tensor_slices((inputs, gaze)).batch(8),
-        validation_data=tf.data.Dataset.from_tensor_slices((inputs, gaze)).batch(8),
-        epochs=2, callbacks=[callback], verbose=0).history
+    record, history = generations.GenerationRecord(), []
+    callbacks = [generations.MiniGenerations(trainer, teachers.TeacherBank("last"),
+                                             [1, 1], record, seed=0),
+                 checkpoint.RunCheckpoint(None, trainer, None, record, history)]
+    # Separate pipelines: a shared shuffle would tie the training order to
+    # how many validation iterators each path makes.
+    data = tf.data.Dataset.from_tensor_slices((inputs, gaze))
+    train, validation = data.shuffle(32, seed=5).batch(8), data.batch(8)
+    # As experiment.train runs them: fit on one replica, the loop on two.
+    if strategy.num_replicas_in_sync == 1:
+        trainer.fit(train, validation_data=validation, epochs=2,
+                    callbacks=callbacks, verbose=0)
+    else:
+        distributed.fit_in_loop(trainer, train, validation, batch_size=8, epochs=2,
+                                initial_epoch=0, steps_per_epoch=4,
+                                callbacks=callbacks, verbose=0)
+    history = {key: [h[key] for h in history] for key in history[0] if key != "epoch"}
     results[name] = {"replicas": strategy.num_replicas_in_sync, "history": history,
                      "record": record.to_json(),
                      "weights": [w.tolist() for w in student.get_weights()]}
@@ -207,11 +229,14 @@ def _log(log_dir, attempt, index):
 
 
 def _latest_epoch(model_dir):
+    """Epoch of the chief's newest checkpoint; -1 for none (or mid-write)."""
+    from tat_keras.training import checkpoint
+
     try:
-        pointer = _read_json(model_dir, "checkpoints", "latest.json")
+        state = checkpoint.latest(os.path.join(model_dir, "checkpoints"))
     except (FileNotFoundError, json.JSONDecodeError):
         return -1
-    return int(pointer["folder"].split("_")[-1])
+    return -1 if state is None else int(state["epoch"])
 
 
 # K=3 mini-generations of 1 epoch after a warm-up epoch: epochs 0-1, 2, 3;

@@ -298,6 +298,10 @@ def fit_in_loop(trainer, train_dataset, validation_data, *, batch_size, epochs,
     import tensorflow as tf
 
     strategy = trainer.distribute_strategy
+    if not trainer.optimizer.built:
+        # Variables are created outside the traced step (as `fit` does).
+        with strategy.scope():
+            trainer.optimizer.build(trainer.student.trainable_variables)
     # `fit`'s own epoch iterator (Keras 3.15): it makes its iterators of the
     # (reshuffling) dataset at the same points as `fit`, so that a run on
     # several replicas sees the batches a run on one device sees.
