@@ -124,6 +124,7 @@ class _SetTeacher(keras.callbacks.Callback):
         self.trainer.set_teachers([self.weights] if epoch else [])
 
 
+@pytest.mark.slow  # Four traced steps (about half a minute); .ci/run runs it.
 def test_loop_and_fit_run_the_same_steps():
     """The multi-replica loop on one device repeats `fit` step for step, on
     the same reshuffled batches."""
