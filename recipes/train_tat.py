@@ -9,6 +9,20 @@ Usage (the README's main job trains on the quick synthetic set):
     python recipes/train_tat.py --flagfile=recipes/configs/gazecapture_tat.flags \
         --data_dir=data/gazecapture/tfds --model_dir=runs/gazecapture_tat
 
+On several devices or machines (BUILD_NOTES.md, "Several GPUs or machines"):
+
+    # All local GPUs (or 2 logical CPU devices with --cpu_replicas=2):
+    python recipes/train_tat.py --flagfile=... --model_dir=runs/x --strategy=mirrored
+
+    # One process per machine, the same command on each, TF_CONFIG set:
+    TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python recipes/train_tat.py --flagfile=... --model_dir=/shared/runs/x \
+        --strategy=multi_worker
+
+--batch_size is the global batch, split over the replicas; the learning
+rate is not scaled (see `tat_keras/training/distributed.py`).
+
 Rerunning the same command on an interrupted run resumes it from its last
 checkpoint; a finished run is refused unless --overwrite. Unset options take
 the scheme's defaults: `standard` (hard ordinal loss only), `sd` (snapshot
@@ -33,6 +47,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from tat_keras.training import config as config_lib  # noqa: E402
+from tat_keras.training import distributed  # noqa: E402
 
 _DEFAULTS = config_lib.TrainConfig()
 
@@ -111,6 +126,12 @@ flags.DEFINE_integer("intra_op_threads", 0,
                      "TensorFlow threads inside one op (0: one per core).")
 flags.DEFINE_integer("inter_op_threads", 0,
                      "TensorFlow ops run side by side (0: one per core).")
+flags.DEFINE_enum("strategy", "default", list(distributed.STRATEGIES),
+                  "default: one device; mirrored: every local GPU (or the "
+                  "--cpu_replicas logical CPUs); multi_worker: one process per "
+                  "machine, the cluster from TF_CONFIG. --batch_size is global.")
+flags.DEFINE_integer("cpu_replicas", None, "Split the CPU into this many logical "
+                     "devices (for --strategy=mirrored on a machine without GPUs).")
 flags.DEFINE_bool("overwrite", False, "Delete what model_dir holds and start over.")
 flags.mark_flag_as_required("model_dir")
 
@@ -152,18 +173,23 @@ def main(argv):
         # (BUILD_NOTES.md, "Training throughput").
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+        if FLAGS.cpu_replicas:
+            distributed.split_cpu(FLAGS.cpu_replicas)
+        strategy = distributed.make_strategy(FLAGS.strategy)
         from tat_keras.training import experiment
 
-        results = experiment.train(config, FLAGS.model_dir, overwrite=FLAGS.overwrite)
+        results = experiment.train(config, FLAGS.model_dir, overwrite=FLAGS.overwrite,
+                                   strategy=strategy)
     except (FileNotFoundError, FileExistsError, ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    with open(os.path.join(FLAGS.model_dir, "flags.json"), "w") as f:
+    run_dir = distributed.Placement.of(strategy).output_dir(FLAGS.model_dir)
+    with open(os.path.join(run_dir, "flags.json"), "w") as f:
         json.dump(FLAGS.flag_values_dict(), f, indent=2, default=str)
     print(json.dumps(results, indent=2))
-    print(f"Model:   {os.path.join(FLAGS.model_dir, 'model.keras')}")
-    print(f"Metrics: {os.path.join(FLAGS.model_dir, 'metrics.json')}")
-    print(f"Logs:    tensorboard --logdir {os.path.join(FLAGS.model_dir, 'logs')}")
+    print(f"Model:   {os.path.join(run_dir, 'model.keras')}")
+    print(f"Metrics: {os.path.join(run_dir, 'metrics.json')}")
+    print(f"Logs:    tensorboard --logdir {os.path.join(run_dir, 'logs')}")
     return 0
 
 

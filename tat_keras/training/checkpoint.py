@@ -32,7 +32,9 @@ class RunCheckpoint(keras.callbacks.Callback):
     """Saves everything a resumed run needs at the end of each epoch.
 
     Args:
-        directory: str. The run's `checkpoints/` folder.
+        directory: str or None. The run's `checkpoints/` folder; None keeps
+            the history and the NaN check but writes nothing (a worker other
+            than the chief).
         trainer: `GazeTrainer`.
         bank: `TeacherBank`.
         record: `GenerationRecord`.
@@ -64,6 +66,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.trainer.stop_training = True
             return
         self.history.append({"epoch": int(epoch), **logs})
+        if self.directory is None:
+            return
         save(self.directory, epoch, self.trainer, self.bank, self.record, self.history,
              train_seconds=self.seconds_before + time.time() - self.started)
 

@@ -15,11 +15,14 @@ interrupted run, and writes into `model_dir`:
 - `curves.png`: train and validation error per epoch, mini-generations marked
   (the paper's Fig. 1a);
 - `checkpoints/` and `logs/` (TensorBoard).
+
+Under a `tf.distribute` strategy (`distributed`), the chief writes these;
+another worker `i` writes its model, record, history and logs (no
+checkpoints, no evaluation) under `model_dir/workers/<i>/`.
 """
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 import time
@@ -30,6 +33,7 @@ from tat_keras import evaluation
 from tat_keras import plots
 from tat_keras.training import builders
 from tat_keras.training import checkpoint
+from tat_keras.training import distributed
 from tat_keras.training import generations
 from tat_keras.training.config import REINIT_METHODS  # noqa: F401  Public names.
 from tat_keras.training.config import SCHEME_DEFAULTS  # noqa: F401
@@ -44,15 +48,18 @@ SPEED_SETTINGS = ("data_dir", "jit_compile", "input_cache", "cache_dir")
 _RUN_OUTPUTS = ("config.json", "flags.json", "logs", "checkpoints")
 
 
-def _prepare_model_dir(model_dir, config_json, overwrite):
+def _prepare_model_dir(model_dir, config_json, overwrite, keep=()):
     """Returns the checkpoint state to resume from, or None for a new run.
 
     A folder holding only what a run writes before its first checkpoint
     (its configuration, logs) is a new run: a run stopped in its first
-    epoch restarts with the same command.
+    epoch restarts with the same command. Entries named in `keep` (the
+    other workers' folder) are neither removed nor in the way.
     """
     if overwrite and os.path.exists(model_dir):
-        shutil.rmtree(model_dir)
+        for name in set(os.listdir(model_dir)) - set(keep):
+            path = os.path.join(model_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     if not os.path.isdir(model_dir) or not os.listdir(model_dir):
         os.makedirs(model_dir, exist_ok=True)
         return None
@@ -64,7 +71,7 @@ def _prepare_model_dir(model_dir, config_json, overwrite):
     state = checkpoint.latest(os.path.join(model_dir, "checkpoints"))
     config_path = os.path.join(model_dir, "config.json")
     if state is None:
-        others = sorted(set(os.listdir(model_dir)) - set(_RUN_OUTPUTS))
+        others = sorted(set(os.listdir(model_dir)) - set(_RUN_OUTPUTS) - set(keep))
         if others:
             raise FileExistsError(
                 f"{model_dir} is not empty ({', '.join(others[:5])}) and holds no "
@@ -94,7 +101,7 @@ def _prepare_model_dir(model_dir, config_json, overwrite):
     return state
 
 
-def train(config, model_dir, *, overwrite=False, verbose="auto"):
+def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
     """Trains, evaluates and saves one run; resumes an interrupted one.
 
     Every setting is validated (`TrainConfig.resolved`) before anything is
@@ -105,31 +112,50 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
         model_dir: str. Output folder (see the module docstring).
         overwrite: bool. Delete what `model_dir` holds first.
         verbose: Keras `fit` verbosity ("auto": a progress bar).
+        strategy: `tf.distribute.Strategy` or None (one device); see
+            `distributed.make_strategy`. Call `train` on every worker.
 
     Returns:
-        dict. The metrics also written to `metrics.json`.
+        dict. The metrics also written to `metrics.json` (a worker other
+        than the chief: its epochs and training time only).
     """
     config = config.resolved()
+    strategy = strategy or distributed.make_strategy("default")
+    placement = distributed.Placement.of(strategy)
+    distributed.check_batch_size(config.batch_size, placement)
     train_labels = builders.load_train_labels(config)
     config = builders.with_label_range(config, train_labels)
     config_json = dataclasses.asdict(config)
-    state = _prepare_model_dir(model_dir, config_json, overwrite)
-    with open(os.path.join(model_dir, "config.json"), "w") as f:
+    run_dir = placement.output_dir(model_dir)
+    state = _prepare_model_dir(run_dir, config_json, overwrite,
+                               keep=("workers",) if placement.multi_worker else ())
+    if placement.multi_worker:
+        # Every worker resumes from the chief's checkpoint: one epoch, one
+        # teacher list for the whole cluster.
+        state = checkpoint.latest(os.path.join(model_dir, "checkpoints"))
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(config_json, f, indent=2)
 
     builders.set_determinism(config)
-    student = builders.build_student(config)
     outside = builders.count_outside(config, train_labels)
     if outside:
         print(f"{outside} training label values lie outside the label range "
               "and are clipped into it.")
-    trainer = builders.build_trainer(
-        config, student, math.ceil(len(train_labels) / config.batch_size))
+    steps_per_epoch = distributed.steps_per_epoch(len(train_labels), config.batch_size,
+                                                  placement)
+    with strategy.scope():
+        student = builders.build_student(config)
+        trainer = builders.build_trainer(distributed.trainer_config(config, placement),
+                                         student, steps_per_epoch)
+        if placement.num_replicas > 1:
+            distributed.synchronize_batch_norm(student)
     bank = builders.build_teacher_bank(config)
     record, history, initial_epoch, seconds_before = (
         generations.GenerationRecord(), [], 0, 0.0)
     if state is not None:
-        checkpoint.restore(state, os.path.join(model_dir, "checkpoints"), trainer, bank)
+        with strategy.scope():
+            checkpoint.restore(state, os.path.join(model_dir, "checkpoints"), trainer,
+                               bank)
         record = generations.GenerationRecord.from_json(state["record"])
         history = state["history"]
         initial_epoch = state["epoch"] + 1
@@ -137,19 +163,29 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
         print(f"Resuming {model_dir} after epoch {initial_epoch} "
               f"({len(bank)} teachers).")
     epochs = config.generation_epochs()
-    inputs = builders.build_inputs(config, first_epoch=initial_epoch)
+    inputs = builders.build_inputs(distributed.data_config(config, placement),
+                                   first_epoch=initial_epoch)
     callbacks, saver = builders.build_callbacks(
-        config, model_dir, trainer, bank, record, history,
+        config, run_dir, trainer, bank, record, history,
         seconds_before=seconds_before,
         generation_error_fn=lambda model: split_error(
             model, config.data_dir, "test", image_size=config.image_size,
             decoded=inputs.decoded.get("test")))
+    if not placement.is_chief:
+        saver.directory = None  # The chief's checkpoints are the cluster's.
     started = time.time()
     if initial_epoch < sum(epochs):
-        trainer.fit(inputs.train, validation_data=inputs.validation,
-                    steps_per_epoch=inputs.steps_per_epoch, shuffle=False,
-                    epochs=sum(epochs), initial_epoch=initial_epoch,
-                    callbacks=callbacks, verbose=verbose)
+        if placement.num_replicas > 1:
+            distributed.fit_in_loop(
+                trainer, inputs.train, inputs.validation, batch_size=config.batch_size,
+                epochs=sum(epochs), initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                verbose=0 if verbose == 0 else 1)
+        else:
+            trainer.fit(inputs.train, validation_data=inputs.validation,
+                        steps_per_epoch=inputs.steps_per_epoch, shuffle=False,
+                        epochs=sum(epochs), initial_epoch=initial_epoch,
+                        callbacks=callbacks, verbose=verbose)
     train_seconds = seconds_before + time.time() - started
     if saver.stopped_on_nan:
         raise FloatingPointError(
@@ -157,7 +193,13 @@ def train(config, model_dir, *, overwrite=False, verbose="auto"):
             f"checkpoint is kept in {os.path.join(model_dir, 'checkpoints')}; lower "
             "--learning_rate and rerun the same command to resume from it."
         )
-    _save_outputs(config, model_dir, student, record, history)
+    _save_outputs(config, run_dir, student, record, history)
+    if not placement.is_chief:
+        results = {"worker": placement.task_id, "epochs": sum(epochs),
+                   "train_seconds": round(train_seconds, 1)}
+        with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        return results
     results = evaluate_model(student, config.data_dir, image_size=config.image_size,
                              msd_min_length=config.msd_min_length,
                              max_train_examples=config.max_train_examples,

@@ -13,6 +13,14 @@ pieces together:
    (Eq. 9) with the ordinal loss, the teacher's probabilities as soft
    targets (Eq. 4).
 
+Under a `tf.distribute` strategy with several replicas
+(`distributed.fit_in_loop`) the same step runs on every replica and
+computes what one device computes on the whole global batch: the random
+draws of DwO and mixup are made for the global batch and each replica takes
+its rows (mixup partners come from every replica through `all_gather`), and
+each replica's loss is weighted by its share of the global batch before the
+optimizer sums the gradients (`tat_keras.training.distributed`).
+
 The student is what gets saved and exported; the trainer itself is a
 training-time wrapper.
 """
@@ -78,8 +86,11 @@ class GazeTrainer(keras.Model):
         self.mixup = feature_mixup.FeatureMixup(seed=seed) if lambda_mix > 0 else None
         self.adversary_seed = keras.random.SeedGenerator(seed + 1)
         self.ordinal_loss = ordinal.OrdinalLoss()
-        # Teachers: models holding the drawn teachers' weights, never trained.
-        self.teacher_models = []
+        # Teachers: models holding the drawn teachers' weights, never trained
+        # nor saved with the trainer. A plain list, out of Keras's tracking:
+        # teachers join after the trainer is built (under a strategy, `fit`
+        # builds it first and then refuses new state).
+        object.__setattr__(self, "teacher_models", [])
         self.active_teachers = 0
 
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -109,10 +120,13 @@ class GazeTrainer(keras.Model):
                 mean probabilities are the soft targets. Empty: no teacher.
         """
         while len(self.teacher_models) < len(weight_lists):
-            teacher = models.GazeNet.from_config(
-                {**self.student.get_config(),
-                 "name": f"teacher{len(self.teacher_models)}"}
-            )
+            # Under a strategy, teacher weights are mirrored like the
+            # student's, and teacher passes run on every replica.
+            with self.distribute_strategy.scope():
+                teacher = models.GazeNet.from_config(
+                    {**self.student.get_config(),
+                     "name": f"teacher{len(self.teacher_models)}"}
+                )
             teacher.trainable = False
             self.teacher_models.append(teacher)
         for teacher, weights in zip(self.teacher_models, weight_lists):
@@ -142,29 +156,75 @@ class GazeTrainer(keras.Model):
         }
 
     def _ordinal(self, targets, probs):
-        return self.ordinal_loss(targets["x"], probs["x"]) + self.ordinal_loss(
+        loss = self.ordinal_loss(targets["x"], probs["x"]) + self.ordinal_loss(
             targets["y"], probs["y"]
         )
+        # Under a strategy a Keras `Loss` divides its value by the number of
+        # replicas (for `compile`'s summed losses); this step weights the
+        # replicas itself (`train_step`), so it takes the plain mean back.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss if replicas == 1 else loss * float(replicas)
 
-    def _perturb(self, inputs, targets):
-        batch, _ = adversarial.dwo_batch(
+    def _global_rows(self, batch_size):
+        """`(global batch size, first row)` of this replica's part of the step.
+
+        The global batch is the replicas' batches in replica order; on one
+        replica it is the batch itself, `(batch_size, 0)`.
+        """
+        context = _replica_context()
+        if context is None:
+            return batch_size, 0
+        sizes = context.all_gather(tf.reshape(batch_size, [1]), axis=0)
+        first = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+        return tf.reduce_sum(sizes), first
+
+    def _perturb(self, inputs, targets, rows):
+        """DwO: the samples drawn out of the global batch, PGD-perturbed."""
+        total, first = rows
+        batch_size = tf.shape(targets["x"])[0]
+        is_original = adversarial.original_sample_mask(
+            total, self.dwo["original_fraction"], seed=self.adversary_seed
+        )[first: first + batch_size]
+        replaced = tf.where(tf.logical_not(is_original))
+        inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+        # Every sample of the subset is perturbed (Org.% 0 within it).
+        perturbed, _ = adversarial.dwo_batch(
             self.student,
-            inputs,
-            targets,
+            {name: tf.gather_nd(value, replaced) for name, value in inputs.items()},
+            {key: tf.gather_nd(value, replaced) for key, value in targets.items()},
             epsilon=self.dwo["epsilon"],
             step_size=self.dwo["step_size"],
             steps=self.dwo["steps"],
             num_center_bins=self.dwo["num_center_bins"],
-            original_fraction=self.dwo["original_fraction"],
-            seed=self.adversary_seed,
+            original_fraction=0.0,
+            seed=0,
         )
-        return batch
+        return {name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
+                for name, value in inputs.items()}
+
+    def _mix(self, features, targets, rows):
+        """Feature mixup (Eq. 8) over the global batch, this replica's rows."""
+        context = _replica_context()
+        if context is None:
+            return self.mixup(features, targets, training=True)
+        total, first = rows
+        alpha, permutation = self.mixup.sample(total)
+        mixed = feature_mixup.mix(
+            *(context.all_gather(t, axis=0) for t in (features, targets["x"],
+                                                       targets["y"])),
+            alpha, permutation,
+        )
+        last = first + tf.shape(features)[0]
+        return mixed[0][first:last], {"x": mixed[1][first:last],
+                                      "y": mixed[2][first:last]}
 
     def train_step(self, data):
         inputs, gaze_cm = data[0], data[1]
         targets = self._targets(gaze_cm)
+        batch_size = tf.shape(gaze_cm)[0]
+        rows = self._global_rows(batch_size)
         if self.dwo is not None and self.dwo["original_fraction"] < 1.0:
-            inputs = self._perturb(inputs, targets)
+            inputs = self._perturb(inputs, targets, rows)
         teacher_probs = self._teacher_probs(inputs) if self.active_teachers else None
 
         with tf.GradientTape() as tape:
@@ -173,16 +233,20 @@ class GazeTrainer(keras.Model):
             hard_loss = self._ordinal(targets, probs)
             loss = self.lambda_hard * hard_loss
             if self.mixup is not None:
-                mixed_features, mixed_targets = self.mixup(features, targets, training=True)
+                mixed_features, mixed_targets = self._mix(features, targets, rows)
                 mixed_probs = {k: head(mixed_features) for k, head in self.heads.items()}
                 mix_loss = self._ordinal(mixed_targets, mixed_probs)
                 loss = loss + self.lambda_mix * mix_loss
             if teacher_probs is not None and self.lambda_teacher > 0:
                 teacher_loss = self._ordinal(teacher_probs, probs)
                 loss = loss + self.lambda_teacher * teacher_loss
+            # The optimizer sums the replicas' gradients: weighting each
+            # replica's mean loss by its share gives the global batch's mean.
+            scaled_loss = loss if _replica_context() is None else (
+                loss * tf.cast(batch_size, loss.dtype) / tf.cast(rows[0], loss.dtype))
 
         variables = self.student.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply(gradients, variables)
 
         self.loss_tracker.update_state(loss)
@@ -205,3 +269,11 @@ class GazeTrainer(keras.Model):
         self.error_tracker.update_state(gaze_cm, probs)
         return {m.name: m.result() for m in (self.loss_tracker, self.hard_tracker,
                                              self.error_tracker)}
+
+
+def _replica_context():
+    """The replica context of a step run by several replicas, else None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
