@@ -53,6 +53,7 @@ class DeviceProfile:
         camera; negative for a camera inside a notch).
       focal_px: float. focal length of the front camera in pixels of a 640x480
         frame.
+      width_px, height_px: int. screen size in physical pixels, portrait.
     """
 
     name: str
@@ -64,6 +65,8 @@ class DeviceProfile:
     camera_to_left_cm: float
     camera_to_top_cm: float
     focal_px: float
+    width_px: int
+    height_px: int
 
     @property
     def cm_per_point(self):
@@ -105,6 +108,8 @@ def _profile(
         camera_to_left_cm=width_cm / 2 + camera_from_centre_cm,
         camera_to_top_cm=camera_above_screen_cm,
         focal_px=focal_px,
+        width_px=int(pixels[0]),
+        height_px=int(pixels[1]),
     )
 
 

@@ -19,17 +19,6 @@ import numpy as np
 
 from tat_keras.data import devices as devices_lib
 
-# Native display resolution in portrait (width, height), from the same
-# manufacturer specifications as the profiles in `devices.py`.
-PORTRAIT_PIXELS = {
-    "iPhone 6": (750, 1334),
-    "iPhone 6 Plus": (1080, 1920),
-    "iPhone X": (1125, 2436),
-    "iPad Air 2": (1536, 2048),
-    "iPad mini 4": (1536, 2048),
-    "iPad Pro 10.5": (1668, 2224),
-}
-
 
 def get_device(device):
     """Returns the `DeviceProfile` for a name (or passes a profile through).
@@ -106,12 +95,7 @@ def camera_cm_to_screen_points(device, x_cm, y_cm, orientation):
 def pixels_per_point(device):
     """Physical pixels per screen point of a device (same along both axes)."""
     device = get_device(device)
-    if device.name not in PORTRAIT_PIXELS:
-        raise ValueError(
-            f"No pixel resolution for {device.name!r}; add it to "
-            f"PORTRAIT_PIXELS. Known: {sorted(PORTRAIT_PIXELS)}"
-        )
-    return PORTRAIT_PIXELS[device.name][0] / device.width_pts
+    return device.width_px / device.width_pts
 
 
 def screen_size_pixels(device, orientation):

@@ -50,7 +50,12 @@ def test_configs_of_several_replicas():
     assert distributed.trainer_config(config, one) is config
     assert distributed.trainer_config(config, two).jit_compile is False
     workers = distributed.Placement("worker", 0, True, num_workers=2, num_replicas=2)
-    assert distributed.data_config(config, two) is config
+    # One replica keeps the memory cache; several read one dataset per epoch.
+    assert config.input_cache == "memory"
+    assert distributed.data_config(config, one) is config
+    assert distributed.data_config(config, two).input_cache == "none"
+    file_cached = dataclasses.replace(config, input_cache="file")
+    assert distributed.data_config(file_cached, two) is file_cached
     assert distributed.data_config(config, workers).deterministic is True
     regression = dataclasses.replace(config_lib.TrainConfig(
         scheme="standard", head="regression", mixup=False).resolved())
