@@ -149,6 +149,12 @@ def test_tat_metrics_and_history(tat_run):
     assert metrics["epochs"] == 4 and metrics["scheme"] == "tat"
     assert metrics["test_msd_sequences"] > 0
     assert np.isfinite(metrics["test_msd_cm"])
+    # The test error after every mini-generation (Tables 2-4); the last
+    # mini-generation's model is the final one.
+    generations = _read_json(model_dir, "generations.json")["generations"]
+    assert all(g["test_error_cm"] > 0 for g in generations)
+    assert generations[-1]["test_error_cm"] == pytest.approx(metrics["test_error_cm"],
+                                                              rel=1e-6)
     history = _read_json(model_dir, "history.json")
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]
     assert os.path.exists(os.path.join(model_dir, "flags.json"))

@@ -91,17 +91,6 @@ def test_final_evaluation_reuses_decoded_splits_with_identical_numbers(finished,
         assert results[key] == pytest.approx(value, abs=1e-9), key
 
 
-def test_tat_run_records_the_test_error_after_every_mini_generation(data_dir, tmp_path):
-    model_dir = str(tmp_path / "tat")
-    results = experiment.train(
-        _config(data_dir, scheme="tat", mini_generations=2, warmup_epochs=0),
-        model_dir, verbose=0)
-    entries = _read(model_dir, "generations.json")["generations"]
-    assert len(entries) == 2 and all(e["test_error_cm"] > 0 for e in entries)
-    # The last mini-generation's model is the final model.
-    assert entries[-1]["test_error_cm"] == pytest.approx(results["test_error_cm"], rel=1e-6)
-
-
 def test_finished_run_is_refused(finished, data_dir):
     model_dir, _ = finished
     with pytest.raises(FileExistsError, match="finished run .* --overwrite"):
