@@ -1,4 +1,4 @@
-r"""Is the data a real learning problem? Error of three predictors on held-out subjects.
+r"""Is the data a real learning problem? Error of four predictors on held-out subjects.
 
 Usage (the numbers in `tat_keras/data/gaze_capture/README.md`):
 
@@ -10,6 +10,12 @@ On the test split (subjects never seen in training) it measures the mean
 Euclidean error in cm, overall and per device type, of:
 
 - `constant`: the mean gaze of the training split, whatever the frame;
+- `device_orientation`: the mean gaze of the training frames taken on the
+  same device model in the same orientation (the least-squares fit on
+  their one-hots; the training mean for a pair training never saw). Device
+  and orientation fix where the screen lies from the camera, so they
+  explain part of the label in GazeCapture too; a network must do clearly
+  better than this to be reading the eyes;
 - `face_only`: a `GazeNet` that sees only the face crop;
 - `face_and_eyes`: the same `GazeNet` seeing the face and both eye crops.
 
@@ -71,9 +77,11 @@ flags.DEFINE_string("output", "runs/data_baselines.json",
                     "JSON results; the markdown table goes beside it with .md.")
 FLAGS = flags.FLAGS
 
-PREDICTORS = ("constant", "face_only", "face_and_eyes")
+PREDICTORS = ("constant", "device_orientation", "face_only", "face_and_eyes")
+FIXED_PREDICTORS = ("constant", "device_orientation")  # No training, no seed.
 DESCRIPTIONS = {
     "constant": "constant (training mean)",
+    "device_orientation": "device and orientation (training mean per pair)",
     "face_only": "GazeNet, face crop only",
     "face_and_eyes": "GazeNet, face + both eyes",
 }
@@ -83,13 +91,12 @@ ERROR_KEYS = ("test_error_cm", "test_error_cm_phone", "test_error_cm_tablet")
 
 
 def _seeds(values):
+    from tat_keras import reporting
+
     try:
-        seeds = [int(value) for value in values]
-    except ValueError:
-        raise app.UsageError(f"--seeds must be integers. Received: {values}") from None
-    if not seeds:
-        raise app.UsageError("--seeds must name at least one seed.")
-    return list(dict.fromkeys(seeds))
+        return reporting.parse_seeds(values)
+    except ValueError as error:
+        raise app.UsageError(f"--{error}") from None
 
 
 def blank_eyes(inputs):
@@ -125,6 +132,50 @@ def constant_baseline(train_labels, data_dir, image_size):
 
     results = _evaluate(predict_fn, data_dir, image_size)
     results["prediction_cm"] = [float(v) for v in mean]
+    return results
+
+
+def _labels_and_metadata(data_dir, split, image_size, max_examples=None):
+    """Labels and metadata of a split, in stored order, without the images."""
+    import numpy as np
+    import tensorflow_datasets as tfds
+
+    from tat_keras.data import pipeline
+
+    keys = ("gaze_cm", "device", "orientation", "device_type", "recording", "dot")
+    dataset = pipeline.load_builder(data_dir, image_size).as_dataset(
+        split=split, shuffle_files=False,
+        decoders=tfds.decode.PartialDecoding({key: True for key in keys}))
+    columns = {key: [] for key in keys}
+    for batch in dataset.batch(8192).as_numpy_iterator():
+        for key in keys:
+            columns[key].append(batch[key])
+    columns = {key: np.concatenate(value) for key, value in columns.items()}
+    if max_examples:
+        columns = {key: value[:max_examples] for key, value in columns.items()}
+    return columns
+
+
+def device_orientation_baseline(data_dir, image_size, max_train_examples=None):
+    """Errors of predicting the training mean of the frame's (device,
+    orientation) pair."""
+    import numpy as np
+
+    from tat_keras import evaluation
+
+    train = _labels_and_metadata(data_dir, "train", image_size, max_train_examples)
+    overall = train["gaze_cm"].mean(axis=0)
+    means = {}
+    for pair in set(zip(train["device"], train["orientation"])):
+        chosen = (train["device"] == pair[0]) & (train["orientation"] == pair[1])
+        means[pair] = train["gaze_cm"][chosen].mean(axis=0)
+    results = {"pairs": len(means)}
+    for split, prefix in (("validation", "val"), ("test", "test")):
+        held_out = _labels_and_metadata(data_dir, split, image_size)
+        prediction = np.array([means.get(pair, overall) for pair in zip(
+            held_out["device"], held_out["orientation"])]).reshape(-1, 2)
+        results.update(evaluation.summarize(held_out["gaze_cm"], prediction, held_out,
+                                            prefix=prefix))
     return results
 
 
@@ -182,12 +233,17 @@ def train_network(predictor, config, train_labels):
 
 
 def summarize_runs(constant, runs):
-    """Mean and sample standard deviation over seeds of each error key."""
+    """Mean and sample standard deviation over seeds of each error key.
+
+    `constant`: dict predictor -> results of the predictors without seed."""
     import numpy as np
 
-    summary = {"constant": {key: {"mean": constant[key], "std": 0.0, "seeds": 1}
-                            for key in ERROR_KEYS + ("val_error_cm",)}}
-    for predictor in PREDICTORS[1:]:
+    summary = {
+        name: {key: None if fixed[key] is None else
+               {"mean": fixed[key], "std": 0.0, "seeds": 1}
+               for key in ERROR_KEYS + ("val_error_cm",)}
+        for name, fixed in constant.items()}
+    for predictor in PREDICTORS[len(FIXED_PREDICTORS):]:
         finished = [r for r in runs if r["predictor"] == predictor]
         if not finished:
             continue
@@ -222,7 +278,7 @@ def markdown_table(summary, examples):
         if predictor not in summary:
             continue
         stats = summary[predictor]
-        with_std = predictor != "constant"
+        with_std = predictor not in FIXED_PREDICTORS
         cells = [_cell(stats[key], with_std) for key in
                  ERROR_KEYS + ("val_error_cm",)]
         rows.append(f"| {DESCRIPTIONS[predictor]} | " + " | ".join(cells) + " |")
@@ -259,6 +315,8 @@ def main(argv):
 
     started = time.time()
     constant = constant_baseline(train_labels, FLAGS.data_dir, FLAGS.image_size)
+    fixed = {"constant": constant, "device_orientation": device_orientation_baseline(
+        FLAGS.data_dir, FLAGS.image_size, FLAGS.max_train_examples)}
     examples = {"train": int(len(train_labels)), "val": constant["val_examples"],
                 "test": constant["test_examples"]}
     payload = {"flags": {name: FLAGS[name].value for name in (
@@ -266,9 +324,10 @@ def main(argv):
         "learning_rate", "x_bins", "y_bins", "augment", "seeds",
         "max_train_examples", "output")},
         "command": " ".join(sys.argv), "examples": examples,
-        "constant": constant, "runs": []}
+        "constant": constant, "device_orientation": fixed["device_orientation"],
+        "runs": []}
     for seed in seeds:
-        for predictor in PREDICTORS[1:]:
+        for predictor in PREDICTORS[len(FIXED_PREDICTORS):]:
             print(f"== {predictor}, seed {seed}", flush=True)
             config = baseline_config(
                 FLAGS.data_dir, image_size=FLAGS.image_size, epochs=FLAGS.epochs,
@@ -282,10 +341,10 @@ def main(argv):
             print(f"   test error {results['test_error_cm']:.3f} cm, "
                   f"val {results['val_error_cm']:.3f} cm, "
                   f"{results['train_seconds']:.0f} s training", flush=True)
-            payload["summary"] = summarize_runs(constant, payload["runs"])
+            payload["summary"] = summarize_runs(fixed, payload["runs"])
             payload["seconds"] = round(time.time() - started, 1)
             _write(FLAGS.output, payload, markdown_table(payload["summary"], examples))
-    table = markdown_table(summarize_runs(constant, payload["runs"]), examples)
+    table = markdown_table(summarize_runs(fixed, payload["runs"]), examples)
     print(table)
     print(f"Results: {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.md "
           f"({payload['seconds']:.0f} s in all)")
