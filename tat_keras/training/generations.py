@@ -133,6 +133,7 @@ class MiniGenerations(keras.callbacks.Callback):
             max_layer_ratio=self.max_layer_ratio,
             reinit_method=self.reinit_method,
             seed=self.seed * 1000 + generation,
+            optimizer=getattr(self.trainer, "optimizer", None),
         )
         self._summarize(generation, entry)
 

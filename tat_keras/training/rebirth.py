@@ -15,7 +15,7 @@ from tat_keras.training.config import PRUNING_METHODS
 
 
 def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5,
-                  reinit_method="aoi", seed=0):
+                  reinit_method="aoi", seed=0, optimizer=None):
     """Prunes the most redundant filters of `model` and re-initializes them.
 
     Args:
@@ -28,6 +28,10 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
         max_layer_ratio: float. Cap `p_max` per layer (`csp` only).
         reinit_method: str. `aoi`, `orthogonal` or `uniform` (Table 4).
         seed: int. Seed of the re-initialization.
+        optimizer: Keras optimizer training `model`, or None. Its moments of
+            the re-born filters (kernel, batch-norm scale and offset) are
+            zeroed, so that a new filter does not move along the pruned
+            one's running gradient average (`reset_optimizer_state`).
 
     Returns:
         dict layer name -> `{"pruned": int, "pruned_norm_min", ...}` with the
@@ -53,6 +57,9 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
     if pruning_method == "scratch":
         fresh = models.GazeNet.from_config(model.get_config())
         model.set_weights(fresh.get_weights())
+        if optimizer is not None:
+            for variable in model.trainable_variables:
+                reset_optimizer_state(optimizer, variable)
         total = sum(model.get_layer(n).kernel.shape[-1] for n in conv_names)
         return {"all": {"pruned": int(total)}}
 
@@ -84,6 +91,9 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
         )
         conv.kernel.assign(new_kernel)
         _reset_batch_norm_channels(bn, indices)
+        if optimizer is not None:
+            for variable in (conv.kernel, bn.gamma, bn.beta):
+                reset_optimizer_state(optimizer, variable, indices)
         record[name] = {
             "pruned": int(len(indices)),
             "filters": int(kernels[name].shape[-1]),
@@ -91,6 +101,48 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
             "orthogonal_to_kept": info.get("orthogonal_to_kept"),
         }
     return record
+
+
+_MOMENT_SLOTS = ("_momentums", "_velocities", "_velocity_hats")
+
+
+def reset_optimizer_state(optimizer, variable, indices=None):
+    """Zeroes the optimizer's moments of `variable` (all of them, or the
+    channels `indices` along its last axis).
+
+    Works for Keras optimizers that keep per-variable moments in lists
+    indexed like their variables (Adam, AdamW, and SGD with momentum);
+    a loss-scale wrapper is looked through. A variable the optimizer does
+    not train is left alone.
+
+    Example:
+
+    >>> import keras
+    >>> kernel = keras.Variable(np.ones((3, 4)))
+    >>> adam = keras.optimizers.Adam()
+    >>> _ = adam.apply_gradients([(np.ones((3, 4)), kernel)])
+    >>> reset_optimizer_state(adam, kernel, [1, 3])
+    >>> np.asarray(adam._momentums[0])[0].round(2).tolist()
+    [0.1, 0.0, 0.1, 0.0]
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if not getattr(optimizer, "built", False):
+        return
+    try:
+        index = optimizer._get_variable_index(variable)
+    except KeyError:
+        return
+    for name in _MOMENT_SLOTS:
+        slots = getattr(optimizer, name, None)
+        if not slots or index >= len(slots) or slots[index] is None:
+            continue
+        slot = slots[index]
+        if indices is None:
+            slot.assign(np.zeros(slot.shape, slot.dtype))
+        else:
+            array = np.array(slot)
+            array[..., np.asarray(indices, int)] = 0
+            slot.assign(array)
 
 
 def _reset_batch_norm_channels(bn, indices):

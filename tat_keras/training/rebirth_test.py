@@ -115,3 +115,55 @@ def test_unknown_method():
     model = models.GazeNet(width_multiplier=0.125, x_bins=4, y_bins=4)
     with pytest.raises(ValueError, match="pruning_method must be one of"):
         rebirth.apply_rebirth(model, pruning_method="magnitude")
+
+
+def _adam_after_one_step(model):
+    import keras
+
+    adam = keras.optimizers.Adam(1e-3)
+    rng = np.random.default_rng(3)
+    adam.apply_gradients([(rng.normal(size=v.shape).astype("float32"), v)
+                          for v in model.trainable_variables])
+    return adam
+
+
+def _moments(adam, variable):
+    index = adam._get_variable_index(variable)
+    return np.array(adam._momentums[index]), np.array(adam._velocities[index])
+
+
+def test_rebirth_zeroes_the_moments_of_reborn_filters_only(model):
+    adam = _adam_after_one_step(model)
+    before = {name: {v.path: _moments(adam, v) for v in (
+        model.get_layer(name).kernel, model.batch_norm_of(name).gamma,
+        model.batch_norm_of(name).beta)} for name in model.conv_layer_names}
+    chosen = {}
+    original = rebirth.pruning.cosine_similarity_pruning
+
+    def spy(*args, **kwargs):
+        chosen.update(original(*args, **kwargs))
+        return chosen
+
+    rebirth.pruning.cosine_similarity_pruning = spy
+    try:
+        rebirth.apply_rebirth(model, ratio=0.2, seed=1, optimizer=adam)
+    finally:
+        rebirth.pruning.cosine_similarity_pruning = original
+    assert sum(len(i) for i in chosen.values()) > 0
+    for name in model.conv_layer_names:
+        indices = np.asarray(chosen[name], int)
+        kept = np.setdiff1d(np.arange(model.get_layer(name).kernel.shape[-1]), indices)
+        for variable in (model.get_layer(name).kernel, model.batch_norm_of(name).gamma,
+                         model.batch_norm_of(name).beta):
+            for now, then in zip(_moments(adam, variable), before[name][variable.path]):
+                assert np.all(now[..., indices] == 0), (name, variable.path)
+                np.testing.assert_array_equal(now[..., kept], then[..., kept])
+                assert np.any(then[..., indices] != 0) or len(indices) == 0
+
+
+def test_scratch_zeroes_every_moment(model):
+    adam = _adam_after_one_step(model)
+    rebirth.apply_rebirth(model, pruning_method="scratch", optimizer=adam)
+    for variable in model.trainable_variables:
+        for moment in _moments(adam, variable):
+            assert not np.any(moment)
