@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DATA := data/quick
 RUN := runs/quick
 # A recording of the quick set whose subject the face detector finds.
-DEMO_RECORDING ?= $(DATA)/raw/00018
+DEMO_RECORDING ?= $(DATA)/raw/00024
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test test-all setup clean-demo
