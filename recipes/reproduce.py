@@ -80,12 +80,13 @@ def _data_dir():
 def _clean_msd(model_dir, config):
     """Test MSD of the run's model on the nuisance-free stare set."""
     import keras
+    import numpy as np
 
     from tat_keras import evaluation
 
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     true, pred, metadata = evaluation.predict_split(
-        lambda x: model.decode(model(x, training=False)),
+        lambda x: np.asarray(model.decode(model(x, training=False))),
         FLAGS.clean_stare_data_dir, "test", image_size=config.image_size)
     summary = evaluation.summarize(true, pred, metadata, prefix="clean_test",
                                    msd_min_length=config.msd_min_length)
