@@ -70,14 +70,14 @@ def _seeds(values):
         raise app.UsageError(f"--{error}") from None
 
 
-def _data_dir():
-    data_dir = FLAGS.data_dir or reproduction.DEFAULT_DATA_DIRS.get(FLAGS.scale)
+def _data_dir(data_dir, scale):
+    data_dir = data_dir or reproduction.DEFAULT_DATA_DIRS.get(scale)
     if data_dir is None:
-        raise app.UsageError(f"--data_dir is required at --scale={FLAGS.scale}.")
+        raise app.UsageError(f"--data_dir is required at --scale={scale}.")
     return data_dir
 
 
-def _clean_msd(model_dir, config):
+def _clean_msd(model_dir, config, clean_data_dir):
     """Test MSD of the run's model on the nuisance-free stare set."""
     import keras
     import numpy as np
@@ -87,38 +87,38 @@ def _clean_msd(model_dir, config):
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     true, pred, metadata = evaluation.predict_split(
         lambda x: np.asarray(model.decode(model(x, training=False))),
-        FLAGS.clean_stare_data_dir, "test", image_size=config.image_size)
+        clean_data_dir, "test", image_size=config.image_size)
     summary = evaluation.summarize(true, pred, metadata, prefix="clean_test",
                                    msd_min_length=config.msd_min_length)
     return summary["clean_test_msd_cm"]
 
 
-def _train(spec, data_dir):
-    """Trains (or resumes) one run; returns its model_dir."""
+def _train(spec, data_dir, model_dir, clean_data_dir=None):
+    """Trains (or resumes) one run in `model_dir`; with `clean_data_dir`, a
+    Table 5 run also reports the test MSD on that stare set."""
     import keras
 
     from tat_keras.training import TrainConfig
     from tat_keras.training import train
 
-    model_dir = os.path.join(FLAGS.work_dir, FLAGS.scale, spec.run, f"seed{spec.seed}")
     config = TrainConfig(data_dir=data_dir, **spec.settings)
     metrics_path = os.path.join(model_dir, "metrics.json")
     if not os.path.exists(metrics_path):
         keras.backend.clear_session()
         train(config, model_dir, verbose=2)
-    if FLAGS.clean_stare_data_dir and spec.table == "table5":
+    if clean_data_dir and spec.table == "table5":
         import json
 
         with open(metrics_path) as f:
             metrics = json.load(f)
         if metrics.get("clean_test_msd_cm") is None:
-            metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved())
+            metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved(),
+                                                       clean_data_dir)
             reporting.write_json(metrics_path, metrics)
-    return model_dir
 
 
-def _keep_records(model_dir, spec):
-    target = reproduction.record_dir(FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed)
+def _keep_records(model_dir, target):
+    """Copies the run's small records into `target` (committed)."""
     os.makedirs(target, exist_ok=True)
     # metrics.json last: its presence marks the records complete.
     for name in sorted(reproduction.RECORD_FILES, key=lambda n: n == "metrics.json"):
@@ -127,14 +127,10 @@ def _keep_records(model_dir, spec):
             shutil.copyfile(source, os.path.join(target, name))
 
 
-def _jitter_figure(data_dir, seeds):
-    """Fig. 1(b) from the first seed's baseline and DwO models, when both exist."""
-    runs = [os.path.join(FLAGS.work_dir, FLAGS.scale, run, f"seed{seeds[0]}")
-            for run in ("standard", "standard-dwo")]
+def _jitter_figure(data_dir, runs, output):
+    """Fig. 1(b) from the baseline and DwO runs `runs`, when both exist."""
     if not all(os.path.exists(os.path.join(r, "model.keras")) for r in runs):
         return
-    prefix = "" if FLAGS.scale == "bench" else f"{FLAGS.scale}_"
-    output = os.path.join(FLAGS.output_dir, f"{prefix}fig1b_jitter.png")
     if os.path.exists(output):
         return
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "recipes", "plot_jitter.py"),
@@ -142,10 +138,10 @@ def _jitter_figure(data_dir, seeds):
                     f"--data_dir={data_dir}", f"--output={output}"], check=False)
 
 
-def _report(seeds, command):
-    summary = reproduction.write_report(FLAGS.output_dir, FLAGS.scale, seeds, [command])
+def _report(output_dir, scale, seeds, command):
+    summary = reproduction.write_report(output_dir, scale, seeds, [command])
     finished, planned = summary["runs"]
-    print(f"Report: {os.path.join(FLAGS.output_dir, 'report.md')} "
+    print(f"Report: {os.path.join(output_dir, 'report.md')} "
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
@@ -153,7 +149,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seeds = _seeds(FLAGS.seeds)
-    data_dir = _data_dir()
+    data_dir = _data_dir(FLAGS.data_dir, FLAGS.scale)
     command = shlex.join(["python", "recipes/reproduce.py"] + sys.argv[1:])
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds)
@@ -178,17 +174,24 @@ def main(argv):
                   f"({spec.run}); elapsed {(time.time() - started) / 60:.1f} min{left}",
                   flush=True)
             run_started = time.time()
+            model_dir = os.path.join(FLAGS.work_dir, FLAGS.scale, spec.run,
+                                     f"seed{spec.seed}")
             try:
-                model_dir = _train(spec, data_dir)
+                _train(spec, data_dir, model_dir, FLAGS.clean_stare_data_dir)
             except (FileNotFoundError, FileExistsError, ValueError,
                     FloatingPointError) as error:
                 print(f"error in {spec.run} seed {spec.seed}: {error}", file=sys.stderr)
                 return 1
             durations.append(time.time() - run_started)
-            _keep_records(model_dir, spec)
-            _report(seeds, command)
-        _jitter_figure(data_dir, seeds)
-    _report(seeds, command)
+            _keep_records(model_dir, reproduction.record_dir(
+                FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed))
+            _report(FLAGS.output_dir, FLAGS.scale, seeds, command)
+        prefix = "" if FLAGS.scale == "bench" else f"{FLAGS.scale}_"
+        _jitter_figure(data_dir,
+                       [os.path.join(FLAGS.work_dir, FLAGS.scale, run, f"seed{seeds[0]}")
+                        for run in ("standard", "standard-dwo")],
+                       os.path.join(FLAGS.output_dir, f"{prefix}fig1b_jitter.png"))
+    _report(FLAGS.output_dir, FLAGS.scale, seeds, command)
     return 0
 
 
