@@ -86,14 +86,9 @@ def _data_boxes(recording, index):
     return face, left, right
 
 
-def _detector_flags():
-    return {"face_cascade": FLAGS.face_cascade, "min_neighbors": FLAGS.min_neighbors,
-            "detect_width": FLAGS.detect_width}
-
-
-def fit(raw_dir, stride):
+def fit(raw_dir, stride, detector_options):
     """Fits the face and eye conventions and the eye layout on `train`."""
-    detector = detector_lib.HaarFaceEyeDetector(**_detector_flags())
+    detector = detector_lib.HaarFaceEyeDetector(**detector_options)
     faces, eyes, layout = ([], []), ([], []), ([], [], [])
     total = _count(raw_dir, "train", stride)
     for recording, index, image in tqdm.tqdm(
@@ -264,12 +259,15 @@ def main(argv):
         return 1
     results = {"raw_dir": FLAGS.raw_dir}
     kwargs = {}
+    detector_options = {"face_cascade": FLAGS.face_cascade,
+                        "min_neighbors": FLAGS.min_neighbors,
+                        "detect_width": FLAGS.detect_width}
     if FLAGS.fit:
-        fitted = fit(FLAGS.raw_dir, FLAGS.fit_stride)
+        fitted = fit(FLAGS.raw_dir, FLAGS.fit_stride, detector_options)
         kwargs = {k: fitted[k] for k in ("face_convention", "eye_convention", "eye_layout")}
         results.update({k: repr(v) if k in kwargs else v for k, v in fitted.items()})
         print("fitted:", json.dumps({k: results[k] for k in fitted}, indent=2))
-    detector = detector_lib.HaarFaceEyeDetector(**kwargs, **_detector_flags())
+    detector = detector_lib.HaarFaceEyeDetector(**kwargs, **detector_options)
     results.update(measure(FLAGS.raw_dir, detector, FLAGS.test_stride, FLAGS.model))
     if FLAGS.tflite:
         results.update(latency(FLAGS.raw_dir, detector, FLAGS.tflite, FLAGS.latency_frames))

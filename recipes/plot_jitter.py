@@ -78,7 +78,7 @@ def _load_model(run_dir):
     return model
 
 
-def _predict_both(baseline, dwo, data_dir, image_size):
+def _predict_both(baseline, dwo, data_dir, image_size, split, max_examples):
     """Predictions of both models on the split, in one pass over the data."""
     from tat_keras import evaluation
 
@@ -90,8 +90,8 @@ def _predict_both(baseline, dwo, data_dir, image_size):
         return np.asarray(baseline.decode(baseline.predict_on_batch(inputs)))
 
     gaze_true, baseline_predictions, metadata = evaluation.predict_split(
-        predict_fn, data_dir, FLAGS.split, image_size=image_size,
-        max_examples=FLAGS.max_examples,
+        predict_fn, data_dir, split, image_size=image_size,
+        max_examples=max_examples,
     )
     return gaze_true, baseline_predictions, np.concatenate(dwo_predictions), metadata
 
@@ -117,7 +117,7 @@ def _screen(metadata, index):
     return (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
 
 
-def choose_sequences(metadata, num_sequences, min_length):
+def choose_sequences(metadata, num_sequences, min_length, split="test"):
     """Frame indices of the stare sequences to draw, and whether one screen.
 
     Sequences are (recording, dot) groups of at least `min_length` frames.
@@ -134,7 +134,7 @@ def choose_sequences(metadata, num_sequences, min_length):
     if not sequences:
         raise RunError(
             f"No stare sequence of at least {min_length} frames in the "
-            f"{FLAGS.split} split; lower --min_length or use data with longer "
+            f"{split} split; lower --min_length or use data with longer "
             "sequences (the synthetic twin of recipes/make_synthetic.py has them)."
         )
     groups = {}
@@ -176,10 +176,10 @@ def main(argv):
         baseline = _load_model(FLAGS.baseline_dir)
         dwo = _load_model(FLAGS.dwo_dir)
         gaze_true, baseline_pred, dwo_pred, metadata = _predict_both(
-            baseline, dwo, data_dir, image_size
+            baseline, dwo, data_dir, image_size, FLAGS.split, FLAGS.max_examples
         )
         chosen, one_screen = choose_sequences(
-            metadata, FLAGS.num_sequences, FLAGS.min_length
+            metadata, FLAGS.num_sequences, FLAGS.min_length, FLAGS.split
         )
     except (RunError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
