@@ -7,11 +7,11 @@ import os
 import pytest
 
 
-def _reproduce(run_recipe, data_dir, tmp_path, *args):
+def _reproduce(run_recipe, data_dir, tmp_path, *args, timeout=600):
     return run_recipe(
         "reproduce.py", "--scale=smoke", f"--data_dir={data_dir}",
         f"--output_dir={tmp_path / 'results'}", f"--work_dir={tmp_path / 'work'}",
-        *args)
+        *args, timeout=timeout)
 
 
 def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_path):
@@ -62,8 +62,9 @@ def test_bad_arguments_say_what_to_do(run_recipe, tmp_path):
 
 @pytest.mark.slow
 def test_every_suite_at_smoke_scale(run_recipe, tiny_synthetic_dir, tmp_path):
+    # 40 small runs: about 15 minutes on 2 busy cores.
     result = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=all",
-                        "--seeds=1,2")
+                        "--seeds=1,2", timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = (tmp_path / "results" / "smoke_report.md").read_text()
     assert "40 of 40 planned runs finished" in report
