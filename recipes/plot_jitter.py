@@ -3,7 +3,7 @@ r"""Draws the jitter of a baseline and a DwO model on stare sequences (Fig. 1(b)
 Usage:
 
     python recipes/plot_jitter.py --baseline_dir=runs/dwo_sweep/baseline/seed1 \
-        --dwo_dir=runs/dwo_sweep/ctr8/seed1 --num_sequences=4 --output=docs/jitter.png
+        --dwo_dir=runs/dwo_sweep/ctr8/seed1 --num_sequences=4 --output=runs/jitter.png
 
 Both folders are finished runs of `recipes/train_tat.py` (the sweep
 `recipes/dwo_sweep.py --rows=baseline,ctr8` makes them). Both models predict
@@ -36,7 +36,7 @@ flags.DEFINE_integer("num_sequences", 4, "Number of stare sequences drawn.")
 flags.DEFINE_integer("min_length", 5, "Shortest sequence drawn and counted by MSD.")
 flags.DEFINE_integer("max_examples", None, "Read only this many examples of the split.")
 flags.DEFINE_list("titles", ["Baseline", "DwO"], "Panel titles: baseline, DwO.")
-flags.DEFINE_string("output", "docs/jitter.png", "PNG file to write.")
+flags.DEFINE_string("output", "runs/jitter.png", "PNG file to write.")
 FLAGS = flags.FLAGS
 
 _TRAIN_HINT = (
