@@ -73,6 +73,9 @@ flags.DEFINE_bool("augment", True, "Photometric augmentation and crop shifts in 
 flags.DEFINE_list("seeds", ["1", "2"], "Seeds; each network is trained once per seed.")
 flags.DEFINE_integer("max_train_examples", None,
                      "Use only this many training examples (quick checks).")
+flags.DEFINE_list("predictors", ["face_only", "face_and_eyes"],
+                  "Networks to train (the constant and device-orientation "
+                  "predictors are always measured): face_only, face_and_eyes.")
 flags.DEFINE_string("output", "runs/data_baselines.json",
                     "JSON results; the markdown table goes beside it with .md.")
 FLAGS = flags.FLAGS
@@ -300,6 +303,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seeds = _seeds(FLAGS.seeds)
+    networks = PREDICTORS[len(FIXED_PREDICTORS):]
+    unknown = [name for name in FLAGS.predictors if name not in networks]
+    if unknown or not FLAGS.predictors:
+        raise app.UsageError(
+            f"--predictors must name some of {', '.join(networks)}. "
+            f"Received: {','.join(FLAGS.predictors)}")
     if FLAGS.epochs < 1:
         raise app.UsageError(f"--epochs must be positive. Received: {FLAGS.epochs}")
     from tat_keras.data import pipeline
@@ -322,12 +331,12 @@ def main(argv):
     payload = {"flags": {name: FLAGS[name].value for name in (
         "data_dir", "image_size", "epochs", "width_multiplier", "batch_size",
         "learning_rate", "x_bins", "y_bins", "augment", "seeds",
-        "max_train_examples", "output")},
+        "max_train_examples", "predictors", "output")},
         "command": " ".join(sys.argv), "examples": examples,
         "constant": constant, "device_orientation": fixed["device_orientation"],
         "runs": []}
     for seed in seeds:
-        for predictor in PREDICTORS[len(FIXED_PREDICTORS):]:
+        for predictor in [p for p in networks if p in FLAGS.predictors]:
             print(f"== {predictor}, seed {seed}", flush=True)
             config = baseline_config(
                 FLAGS.data_dir, image_size=FLAGS.image_size, epochs=FLAGS.epochs,

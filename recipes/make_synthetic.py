@@ -21,6 +21,12 @@ as the default), to measure MSD with and without geometric jitter:
 Rendering speed on one core (frames per second, JPEG encoding included):
 
   python recipes/make_synthetic.py --benchmark
+
+A variant of a preset, one `SyntheticConfig` field changed per `--set`
+(the ablations of the dataset README):
+
+  python recipes/make_synthetic.py --output_dir=data/ablation/no_glasses \
+      --preset=quick --set=glasses_fraction=0
 """
 
 import dataclasses
@@ -57,6 +63,12 @@ _NUISANCES = flags.DEFINE_enum(
     "What changes between frames besides the gaze: 'all', or "
     "'sensor_noise_only' (no box jitter, head or eye motion, shake or "
     "exposure drift; same subjects, dots and frames).",
+)
+_SET = flags.DEFINE_multi_string(
+    "set",
+    [],
+    "name=value: replaces a field of the preset's SyntheticConfig (repeatable), "
+    "e.g. --set=glasses_fraction=0 --set='lighting_weights=(1,0,0,0)'.",
 )
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace the recordings of a non-empty output_dir."
@@ -97,6 +109,10 @@ def main(argv):
     output_dir = _OUTPUT_DIR.value
     config = synthetic.PRESETS[_PRESET.value]
     config = dataclasses.replace(config, seed=_SEED.value, nuisances=_NUISANCES.value)
+    try:
+        config = synthetic.with_overrides(config, _SET.value)
+    except (ValueError, TypeError) as error:
+        raise app.UsageError(f"--set: {error}") from None
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not _OVERWRITE.value:
         raise app.UsageError(
             f"--output_dir={output_dir} is not empty. Pass --overwrite to "
@@ -106,7 +122,7 @@ def main(argv):
         raise app.UsageError(f"--output_dir={output_dir} is a file, not a " "folder.")
     print(
         f"Rendering preset {_PRESET.value!r} (seed {_SEED.value}, nuisances "
-        f"{_NUISANCES.value!r}): "
+        f"{_NUISANCES.value!r}{', ' + ', '.join(_SET.value) if _SET.value else ''}): "
         f"{config.num_train_subjects} train, {config.num_val_subjects} val, "
         f"{config.num_test_subjects} test subjects into {output_dir}"
     )

@@ -106,15 +106,18 @@ def _train(spec, data_dir, model_dir, clean_data_dir=None):
     if not os.path.exists(metrics_path):
         keras.backend.clear_session()
         train(config, model_dir, verbose=2)
-    if clean_data_dir and spec.table == "table5":
-        import json
+    import json
 
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        if metrics.get("clean_test_msd_cm") is None:
-            metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved(),
-                                                       clean_data_dir)
-            reporting.write_json(metrics_path, metrics)
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    if metrics.get("data_fingerprint") is None:
+        metrics["data_fingerprint"] = reproduction.data_fingerprint(
+            data_dir, config.image_size)
+    if (clean_data_dir and spec.table == "table5"
+            and metrics.get("clean_test_msd_cm") is None):
+        metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved(),
+                                                   clean_data_dir)
+    reporting.write_json(metrics_path, metrics)
 
 
 def _keep_records(model_dir, target):
@@ -154,6 +157,17 @@ def main(argv):
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds)
     runs = reproduction.unique_runs(specs)
+    fingerprint = reproduction.data_fingerprint(
+        data_dir, reproduction.SCALES[FLAGS.scale].get("image_size", 64))
+    foreign = reproduction.foreign_records(specs, FLAGS.output_dir, FLAGS.scale,
+                                           fingerprint)
+    if foreign:
+        listed = ", ".join(f"{run} seed {seed}" for run, seed, _ in foreign)
+        raise app.UsageError(
+            f"{len(foreign)} finished run(s) under {FLAGS.output_dir} were trained on "
+            f"other data than {data_dir} (data fingerprint {fingerprint}; theirs: "
+            f"{sorted({f for _, _, f in foreign})}): {listed}. Pass the --data_dir "
+            "they were trained on, or move their records away to train them again.")
     todo = [s for s in runs if reproduction.load_run(
         FLAGS.output_dir, FLAGS.scale, s.run, s.seed) is None]
     if FLAGS.max_runs is not None:

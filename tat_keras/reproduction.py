@@ -216,6 +216,51 @@ def record_dir(results_dir, scale, run, seed):
 RECORD_FILES = ("metrics.json", "history.json", "generations.json", "config.json")
 
 
+def data_fingerprint(data_dir, image_size=64):
+    """A short hash of the prepared data a run trains on, or None.
+
+    It hashes the split sizes of the prepared `gaze_capture/size<N>` dataset
+    (bytes and examples per shard, from TFDS's `dataset_info.json`), which
+    change whenever the data is rendered or prepared differently. A run
+    records it in `metrics.json` (`data_fingerprint`); the suite refuses to
+    count a record made on other data than the data it trains on now.
+
+    >>> import tempfile
+    >>> data_fingerprint(tempfile.mkdtemp()) is None
+    True
+    """
+    root = os.path.join(data_dir, "gaze_capture", f"size{image_size}")
+    if not os.path.isdir(root):
+        return None
+    versions = sorted(
+        (v for v in os.listdir(root)
+         if os.path.exists(os.path.join(root, v, "dataset_info.json"))),
+        key=lambda v: tuple(int(p) if p.isdigit() else 0 for p in v.split(".")))
+    if not versions:
+        return None
+    info = _load_json(os.path.join(root, versions[-1], "dataset_info.json"))
+    splits = sorted(
+        (split["name"], str(split.get("numBytes", "0")),
+         [str(n) for n in split.get("shardLengths", [])])
+        for split in info.get("splits", []))
+    import hashlib
+
+    text = json.dumps([versions[-1], splits])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def foreign_records(specs, results_dir, scale, fingerprint):
+    """The finished runs among `specs` whose records name another data
+    fingerprint than `fingerprint` (runs without one are not listed)."""
+    foreign = []
+    for spec in unique_runs(specs):
+        run = load_run(results_dir, scale, spec.run, spec.seed)
+        recorded = run and run["metrics"].get("data_fingerprint")
+        if recorded and fingerprint and recorded != fingerprint:
+            foreign.append((spec.run, spec.seed, recorded))
+    return foreign
+
+
 def _load_json(path):
     if not os.path.exists(path):
         return None

@@ -148,3 +148,38 @@ def test_write_report_from_records(tmp_path):
     table1 = (tmp_path / "table1.csv").read_text().splitlines()
     assert table1[0].startswith("table,row,run,seed,epochs,width")
     assert len(table1) == 1 + 6
+
+
+def _write_info(data_dir, version, train_bytes):
+    directory = os.path.join(data_dir, "gaze_capture", "size64", version)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "dataset_info.json"), "w") as f:
+        json.dump({"splits": [
+            {"name": "train", "numBytes": str(train_bytes), "shardLengths": ["40", "41"]},
+            {"name": "test", "numBytes": "900", "shardLengths": ["12"]}]}, f)
+
+
+def test_data_fingerprint_follows_the_prepared_splits(tmp_path):
+    first, second = str(tmp_path / "a"), str(tmp_path / "b")
+    _write_info(first, "1.0.0", 1000)
+    _write_info(second, "1.0.0", 1000)
+    fingerprint = reproduction.data_fingerprint(first)
+    assert len(fingerprint) == 16
+    assert reproduction.data_fingerprint(second) == fingerprint  # same content
+    _write_info(second, "1.0.0", 1001)  # one byte more in train
+    assert reproduction.data_fingerprint(second) != fingerprint
+    _write_info(first, "1.10.0", 1000)  # the newest version is read
+    assert reproduction.data_fingerprint(first) != fingerprint
+    assert reproduction.data_fingerprint(first, image_size=128) is None
+
+
+def test_foreign_records_lists_runs_made_on_other_data(tmp_path):
+    specs = reproduction.plan("table1", "bench", [1, 2])
+    _write_run(str(tmp_path), "standard", 1, {"test_error_cm": 3.0,
+                                              "data_fingerprint": "aaaa"}, [], [])
+    _write_run(str(tmp_path), "sd", 1, {"test_error_cm": 3.0,
+                                        "data_fingerprint": "bbbb"}, [], [])
+    _write_run(str(tmp_path), "tat", 1, {"test_error_cm": 3.0}, [], [])  # none kept
+    foreign = reproduction.foreign_records(specs, str(tmp_path), "bench", "aaaa")
+    assert foreign == [("sd", 1, "bbbb")]
+    assert reproduction.foreign_records(specs, str(tmp_path), "bench", None) == []

@@ -50,6 +50,21 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert "2 to train" in again.stdout and "(sd)" in again.stdout
     assert "(standard)" not in again.stdout
 
+    # Each record names the data it was trained on; the suite refuses to
+    # count a record made on other data.
+    from tat_keras import reproduction
+
+    assert metrics["data_fingerprint"] == reproduction.data_fingerprint(
+        str(tiny_synthetic_dir))
+    metrics_path = results / "runs" / "smoke" / "itracker" / "seed1" / "metrics.json"
+    changed = json.loads(metrics_path.read_text())
+    changed["data_fingerprint"] = "0123456789abcdef"
+    metrics_path.write_text(json.dumps(changed))
+    refused = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
+                         "--seeds=1", "--dry_run")
+    assert refused.returncode != 0
+    assert "itracker seed 1" in refused.stderr and "other data" in refused.stderr
+
 
 def test_bad_arguments_say_what_to_do(run_recipe, tmp_path):
     result = run_recipe("reproduce.py", "--scale=smoke", "--suite=table1",

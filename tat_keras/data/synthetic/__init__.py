@@ -37,6 +37,7 @@ from tat_keras.data.synthetic.config import NUISANCE_MODES
 from tat_keras.data.synthetic.config import PRESETS
 from tat_keras.data.synthetic.config import SPLITS
 from tat_keras.data.synthetic.config import SyntheticConfig
+from tat_keras.data.synthetic.config import with_overrides
 from tat_keras.data.synthetic.scene import sample_conditions
 from tat_keras.data.synthetic.subjects import sample_subject
 from tat_keras.data.synthetic.writer import SUMMARY_FILE

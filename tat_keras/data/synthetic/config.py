@@ -202,3 +202,45 @@ PRESETS = {
         stare_frames_per_dot=40,
     ),
 }
+
+
+def with_overrides(config, assignments):
+    """`config` with fields replaced by `"name=value"` strings.
+
+    Values are Python literals (numbers, strings, tuples); the result is
+    validated like any `SyntheticConfig`. Used by `make_synthetic.py --set` to
+    render a variant of a preset, for example without glasses:
+
+    >>> config = with_overrides(PRESETS["quick"], ["glasses_fraction=0",
+    ...                                            "lighting_weights=(1, 0, 0, 0)"])
+    >>> config.glasses_fraction, config.lighting_weights
+    (0, (1, 0, 0, 0))
+    >>> with_overrides(PRESETS["quick"], ["glases_fraction=0"])
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown SyntheticConfig field 'glases_fraction'. ...
+    """
+    import ast
+
+    names = {field.name: field for field in dataclasses.fields(SyntheticConfig)}
+    changes = {}
+    for assignment in assignments:
+        name, separator, text = assignment.partition("=")
+        name = name.strip()
+        if not separator:
+            raise ValueError(
+                f"Expected name=value. Received: {assignment!r}"
+            )
+        if name not in names:
+            raise ValueError(
+                f"Unknown SyntheticConfig field {name!r}. Fields: "
+                f"{', '.join(sorted(names))}"
+            )
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()  # A bare word: a string such as an enum value.
+        if isinstance(value, list):
+            value = tuple(value)
+        changes[name] = value
+    return dataclasses.replace(config, **changes)

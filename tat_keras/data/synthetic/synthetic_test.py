@@ -490,3 +490,25 @@ def test_detector_errors_are_correlated_over_time():
     lag_one = np.corrcoef(errors[:-1], errors[1:])[0, 1]
     assert 0.6 < lag_one < 0.95
     assert 0.6 < errors.std() < 1.4
+
+
+def test_with_overrides_parses_literals_and_validates():
+    quick = synthetic.PRESETS["quick"]
+    config = synthetic.with_overrides(
+        quick,
+        ["num_train_subjects=160", "head_pose_std_deg=[0, 0, 0]",
+         "nuisances=sensor_noise_only", "look_away_rate = 0.0"],
+    )
+    assert config.num_train_subjects == 160
+    assert config.head_pose_std_deg == (0, 0, 0)  # A list becomes a tuple.
+    assert config.nuisances == "sensor_noise_only"
+    assert config.look_away_rate == 0.0
+    assert config.num_test_subjects == quick.num_test_subjects
+    assert synthetic.with_overrides(quick, []) == quick
+    with pytest.raises(ValueError, match="Expected name=value"):
+        synthetic.with_overrides(quick, ["glasses_fraction"])
+    with pytest.raises(ValueError, match="Unknown SyntheticConfig field"):
+        synthetic.with_overrides(quick, ["glases_fraction=0"])
+    # The replaced config is validated like any other.
+    with pytest.raises(ValueError, match="glasses_fraction must be in"):
+        synthetic.with_overrides(quick, ["glasses_fraction=2"])
