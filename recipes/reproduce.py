@@ -14,6 +14,12 @@ Usage:
     # Rewrite the tables and report from the records, training nothing:
     python recipes/reproduce.py --suite=all --scale=bench --report_only
 
+    # Two processes of one thread each share the runs still to train (on 2
+    # cores they finish more runs per hour than one process of two threads;
+    # see docs/results/README.md):
+    python recipes/reproduce.py --suite=table1 --shard=1/2 --intra_op_threads=1 &
+    python recipes/reproduce.py --suite=table1 --shard=2/2 --intra_op_threads=1 &
+
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
 (`tat_keras/reproduction.py` defines their rows and the decision rule).
 Scales: smoke (a tiny run of everything, for tests), bench (the bench
@@ -58,6 +64,14 @@ flags.DEFINE_string("clean_stare_data_dir", None,
 flags.DEFINE_string("output_dir", "docs/results", "Records, tables, figures, report.")
 flags.DEFINE_string("work_dir", "runs/reproduce", "Models and checkpoints of the runs.")
 flags.DEFINE_integer("max_runs", None, "Train at most this many runs, then report.")
+flags.DEFINE_string("shard", None,
+                    "I/N: train only every N-th run still to train, starting at the "
+                    "I-th (1-based), so that N processes share the suite; e.g. two "
+                    "processes --shard=1/2 and --shard=2/2 with --intra_op_threads=1.")
+flags.DEFINE_integer("intra_op_threads", 0,
+                     "TensorFlow threads inside one op (0: one per core).")
+flags.DEFINE_integer("inter_op_threads", 0,
+                     "TensorFlow threads across ops (0: one per core).")
 flags.DEFINE_bool("report_only", False, "Train nothing; rewrite tables and report.")
 flags.DEFINE_bool("dry_run", False, "List the runs still to train and stop.")
 FLAGS = flags.FLAGS
@@ -68,6 +82,22 @@ def _seeds(values):
         return reporting.parse_seeds(values)
     except ValueError as error:
         raise app.UsageError(f"--{error}") from None
+
+
+def parse_shard(text):
+    """`"I/N"` -> (I, N) with 1 <= I <= N; None -> (1, 1)."""
+    if text is None:
+        return 1, 1
+    index, separator, count = text.partition("/")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        index = count = 0
+    if not separator or not 1 <= index <= count:
+        raise app.UsageError(
+            f"--shard must be I/N with 1 <= I <= N, e.g. --shard=1/2. "
+            f"Received: --shard={text}")
+    return index, count
 
 
 def _data_dir(data_dir, scale):
@@ -152,6 +182,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seeds = _seeds(FLAGS.seeds)
+    shard, shards = parse_shard(FLAGS.shard)
     data_dir = _data_dir(FLAGS.data_dir, FLAGS.scale)
     command = shlex.join(["python", "recipes/reproduce.py"] + sys.argv[1:])
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -170,16 +201,25 @@ def main(argv):
             "they were trained on, or move their records away to train them again.")
     todo = [s for s in runs if reproduction.load_run(
         FLAGS.output_dir, FLAGS.scale, s.run, s.seed) is None]
+    todo = todo[shard - 1::shards]
     if FLAGS.max_runs is not None:
         todo = todo[:FLAGS.max_runs]
     print(f"{FLAGS.suite} at {FLAGS.scale} scale: {len(runs)} runs, "
-          f"{len(runs) - len(todo)} finished or left for later, {len(todo)} to train.",
+          f"{len(runs) - len(todo)} finished or left for later"
+          f"{f' or to shards other than {shard}/{shards}' if shards > 1 else ''}, "
+          f"{len(todo)} to train.",
           flush=True)
     if FLAGS.dry_run:
         for spec in todo:
             print(f"  {spec.table:14s} {spec.row:26s} seed {spec.seed}  ({spec.run})")
         return 0
     if not FLAGS.report_only:
+        if FLAGS.intra_op_threads or FLAGS.inter_op_threads:
+            import tensorflow as tf
+
+            # Before any op runs.
+            tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
         started, durations = time.time(), []
         for index, spec in enumerate(todo):
             left = (f", about {sum(durations) / len(durations) * (len(todo) - index) / 60:.0f} "

@@ -49,6 +49,12 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert again.returncode == 0, again.stderr[-3000:]
     assert "2 to train" in again.stdout and "(sd)" in again.stdout
     assert "(standard)" not in again.stdout
+    # Two processes share what is left: the second takes every second run.
+    second = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
+                        "--seeds=1", "--dry_run", "--shard=2/2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "1 to train" in second.stdout and "(tat)" in second.stdout
+    assert "(sd)" not in second.stdout
 
     # Each record names the data it was trained on; the suite refuses to
     # count a record made on other data.
@@ -73,6 +79,10 @@ def test_bad_arguments_say_what_to_do(run_recipe, tmp_path):
     result = run_recipe("reproduce.py", "--suite=table1", "--seeds=1,x",
                         f"--output_dir={tmp_path}")
     assert result.returncode != 0 and "seeds must be integers" in result.stderr
+    for shard in ("3/2", "1", "a/b"):
+        result = run_recipe("reproduce.py", "--suite=table1", f"--shard={shard}",
+                            f"--output_dir={tmp_path}")
+        assert result.returncode != 0 and "--shard must be I/N" in result.stderr
 
 
 @pytest.mark.slow
