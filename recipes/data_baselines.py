@@ -75,7 +75,8 @@ flags.DEFINE_integer("max_train_examples", None,
                      "Use only this many training examples (quick checks).")
 flags.DEFINE_list("predictors", ["face_only", "face_and_eyes"],
                   "Networks to train (the constant and device-orientation "
-                  "predictors are always measured): face_only, face_and_eyes.")
+                  "predictors are always measured): face_only, face_and_eyes; "
+                  "empty for those two alone.")
 flags.DEFINE_string("output", "runs/data_baselines.json",
                     "JSON results; the markdown table goes beside it with .md.")
 FLAGS = flags.FLAGS
@@ -305,7 +306,7 @@ def main(argv):
     seeds = _seeds(FLAGS.seeds)
     networks = PREDICTORS[len(FIXED_PREDICTORS):]
     unknown = [name for name in FLAGS.predictors if name not in networks]
-    if unknown or not FLAGS.predictors:
+    if unknown:
         raise app.UsageError(
             f"--predictors must name some of {', '.join(networks)}. "
             f"Received: {','.join(FLAGS.predictors)}")
@@ -353,7 +354,10 @@ def main(argv):
             payload["summary"] = summarize_runs(fixed, payload["runs"])
             payload["seconds"] = round(time.time() - started, 1)
             _write(FLAGS.output, payload, markdown_table(payload["summary"], examples))
-    table = markdown_table(summarize_runs(fixed, payload["runs"]), examples)
+    payload["summary"] = summarize_runs(fixed, payload["runs"])
+    payload["seconds"] = round(time.time() - started, 1)
+    table = markdown_table(payload["summary"], examples)
+    _write(FLAGS.output, payload, table)
     print(table)
     print(f"Results: {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.md "
           f"({payload['seconds']:.0f} s in all)")
