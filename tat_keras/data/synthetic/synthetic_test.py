@@ -355,6 +355,10 @@ def test_presets_sizes():
     quick = synthetic.count_frames(synthetic.PRESETS["quick"])
     assert 3000 <= sum(quick.values()) <= 4200
     assert quick["test"] >= 8 * (3 * 30 + 26 * 2)
+    # The protocol trains on 4,000 bench frames: drawn from many subjects.
+    bench = synthetic.PRESETS["bench"]
+    assert synthetic.count_frames(bench)["train"] >= 8000
+    assert bench.num_train_subjects >= 200
 
 
 @pytest.mark.parametrize(
