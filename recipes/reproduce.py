@@ -16,7 +16,10 @@ Usage:
 
     # Two processes of one thread each share the runs still to train (on 2
     # cores they finish more runs per hour than one process of two threads;
-    # see docs/results/README.md):
+    # see docs/results/README.md); their logs go to --work_dir:
+    python recipes/reproduce.py --suite=all --scale=bench --jobs=2
+
+    # The same by hand (one shard per machine or terminal):
     python recipes/reproduce.py --suite=table1 --shard=1/2 --intra_op_threads=1 &
     python recipes/reproduce.py --suite=table1 --shard=2/2 --intra_op_threads=1 &
 
@@ -68,6 +71,10 @@ flags.DEFINE_string("shard", None,
                     "I/N: train only every N-th run still to train, starting at the "
                     "I-th (1-based), so that N processes share the suite; e.g. two "
                     "processes --shard=1/2 and --shard=2/2 with --intra_op_threads=1.")
+flags.DEFINE_integer("jobs", 1,
+                     "Train in this many processes at once: starts --shard=I/N "
+                     "children of one thread each (unless thread flags are given), "
+                     "relays their progress, then writes the report.")
 flags.DEFINE_integer("intra_op_threads", 0,
                      "TensorFlow threads inside one op (0: one per core).")
 flags.DEFINE_integer("inter_op_threads", 0,
@@ -178,11 +185,76 @@ def _report(output_dir, scale, seeds, command):
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
+def _child_args(argv, jobs, index):
+    """The command line of shard `index` of `jobs`: `argv` without --jobs."""
+    args = [a for a in argv if not (a == "--jobs" or a.startswith("--jobs="))]
+    args.append(f"--shard={index}/{jobs}")
+    if not FLAGS.intra_op_threads:
+        args.append("--intra_op_threads=1")
+    if not FLAGS.inter_op_threads:
+        args.append("--inter_op_threads=1")
+    return args
+
+
+def _run_shards(jobs):
+    """Runs `jobs` shard processes, relays their progress lines, returns the
+    worst exit status. Ctrl-C stops them; rerunning resumes."""
+    log_dir = os.path.join(FLAGS.work_dir, FLAGS.scale)
+    os.makedirs(log_dir, exist_ok=True)
+    children = []
+    for index in range(1, jobs + 1):
+        log_path = os.path.join(log_dir, f"shard{index}of{jobs}.log")
+        log = open(log_path, "w")
+        process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__),
+             *_child_args(sys.argv[1:], jobs, index)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+        children.append((index, process, log, log_path, [0]))
+        print(f"shard {index}/{jobs}: pid {process.pid}, log {log_path}", flush=True)
+
+    def relay():
+        for index, _, _, log_path, offset in children:
+            with open(log_path, errors="replace") as f:
+                f.seek(offset[0])
+                text = f.read()
+            complete = text[:text.rfind("\n") + 1]
+            offset[0] += len(complete.encode("utf-8", errors="replace"))
+            for line in complete.splitlines():
+                if line.startswith(("[", "error", "Report:")) or " to train." in line:
+                    print(f"shard {index}/{jobs}: {line}", flush=True)
+
+    try:
+        while any(process.poll() is None for _, process, *_ in children):
+            relay()
+            time.sleep(5)
+    except KeyboardInterrupt:
+        for _, process, *_ in children:
+            process.terminate()
+        for _, process, *_ in children:
+            process.wait()
+        print("Stopped; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    finally:
+        for _, _, log, _, _ in children:
+            log.close()
+    relay()
+    codes = [process.returncode for _, process, *_ in children]
+    for (index, _, _, log_path, _), code in zip(children, codes):
+        if code:
+            print(f"shard {index}/{jobs} failed (exit {code}); see {log_path}",
+                  file=sys.stderr)
+    return max(codes)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     seeds = _seeds(FLAGS.seeds)
     shard, shards = parse_shard(FLAGS.shard)
+    if FLAGS.jobs < 1 or (FLAGS.jobs > 1 and FLAGS.shard):
+        raise app.UsageError(
+            "--jobs must be >= 1, and --jobs > 1 starts its own shards: leave "
+            f"--shard unset. Received: --jobs={FLAGS.jobs} --shard={FLAGS.shard}")
     data_dir = _data_dir(FLAGS.data_dir, FLAGS.scale)
     command = shlex.join(["python", "recipes/reproduce.py"] + sys.argv[1:])
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -213,6 +285,10 @@ def main(argv):
         for spec in todo:
             print(f"  {spec.table:14s} {spec.row:26s} seed {spec.seed}  ({spec.run})")
         return 0
+    if FLAGS.jobs > 1 and not FLAGS.report_only:
+        status = _run_shards(FLAGS.jobs)
+        _report(FLAGS.output_dir, FLAGS.scale, seeds, command)
+        return status
     if not FLAGS.report_only:
         if FLAGS.intra_op_threads or FLAGS.inter_op_threads:
             import tensorflow as tf

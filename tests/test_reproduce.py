@@ -15,22 +15,27 @@ def _reproduce(run_recipe, data_dir, tmp_path, *args, timeout=600):
 
 
 def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_path):
-    # Two runs of Table 1 (ordinal and regression head); the rest is listed.
+    # Table 1 at one seed in two shard processes (--jobs=2): the first shard
+    # trains standard then SD, the second iTracker then TAT.
     result = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
-                        "--seeds=1", "--max_runs=2")
+                        "--seeds=1", "--jobs=2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "[1/2] table1 standard seed 1" in result.stdout
-    assert "[2/2] table1 itracker seed 1" in result.stdout
+    assert "shard 1/2: [1/2] table1 standard seed 1" in result.stdout
+    assert "shard 1/2: [2/2] table1 sd seed 1" in result.stdout
+    assert "shard 2/2: [1/2] table1 itracker seed 1" in result.stdout
+    assert "shard 2/2: [2/2] table1 tat seed 1" in result.stdout
     assert "min left" in result.stdout  # the progress line estimates what is left
+    for index in (1, 2):
+        assert (tmp_path / "work" / "smoke" / f"shard{index}of2.log").exists()
     results = tmp_path / "results"
-    for run in ("standard", "itracker"):
+    for run in ("standard", "itracker", "sd", "tat"):
         directory = results / "runs" / "smoke" / run / "seed1"
         for name in ("metrics.json", "history.json", "generations.json", "config.json"):
             assert (directory / name).exists(), (run, name)
         assert not (directory / "model.keras").exists()  # models stay in work_dir
     with open(results / "smoke_table1.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sorted(r["row"] for r in rows) == ["itracker", "standard"]
+    assert sorted(r["row"] for r in rows) == ["itracker", "sd", "standard", "tat"]
     metrics = json.loads((results / "runs" / "smoke" / "standard" / "seed1" /
                           "metrics.json").read_text())
     standard = next(r for r in rows if r["row"] == "standard")
@@ -38,23 +43,25 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     itracker = json.loads((results / "runs" / "smoke" / "itracker" / "seed1" /
                            "config.json").read_text())
     assert itracker["head"] == "regression" and itracker["scheme"] == "standard"
+    tat = next(r for r in rows if r["row"] == "tat")
+    assert len(tat["generation_test_error_cm"].split(";")) == 2  # two mini-generations
     report = (results / "smoke_report.md").read_text()
-    assert "2 of 20 planned runs finished" in report
+    assert "4 of 20 planned runs finished" in report
     # One seed cannot decide; `reproduction_test.py` checks the decisions.
     assert "TAT: undecided" in report and "DwO: undecided" in report
 
-    # Finished runs are skipped: what is left is the rest of the table.
+    # Finished runs are skipped: at two seeds, what is left is seed 2.
     again = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
-                       "--seeds=1", "--dry_run")
+                       "--seeds=1,2", "--dry_run")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "2 to train" in again.stdout and "(sd)" in again.stdout
-    assert "(standard)" not in again.stdout
+    assert "4 to train" in again.stdout and "seed 1" not in again.stdout
     # Two processes share what is left: the second takes every second run.
     second = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
-                        "--seeds=1", "--dry_run", "--shard=2/2")
+                        "--seeds=1,2", "--dry_run", "--shard=2/2")
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "1 to train" in second.stdout and "(tat)" in second.stdout
-    assert "(sd)" not in second.stdout
+    assert "2 to train" in second.stdout
+    assert "(itracker)" in second.stdout and "(tat)" in second.stdout
+    assert "(sd)" not in second.stdout and "(standard)" not in second.stdout
 
     # Each record names the data it was trained on; the suite refuses to
     # count a record made on other data.
@@ -79,6 +86,9 @@ def test_bad_arguments_say_what_to_do(run_recipe, tmp_path):
     result = run_recipe("reproduce.py", "--suite=table1", "--seeds=1,x",
                         f"--output_dir={tmp_path}")
     assert result.returncode != 0 and "seeds must be integers" in result.stderr
+    result = run_recipe("reproduce.py", "--suite=table1", "--jobs=2", "--shard=1/2",
+                        f"--output_dir={tmp_path}")
+    assert result.returncode != 0 and "leave --shard unset" in result.stderr
     for shard in ("3/2", "1", "a/b"):
         result = run_recipe("reproduce.py", "--suite=table1", f"--shard={shard}",
                             f"--output_dir={tmp_path}")
