@@ -185,6 +185,27 @@ def _report(output_dir, scale, seeds, command):
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
+# Flags that change how, not what, the suite trains: left out of the
+# command the report shows.
+_OPERATIONAL_FLAGS = ("shard", "jobs", "report_only", "dry_run", "max_runs",
+                      "intra_op_threads", "inter_op_threads", "work_dir")
+
+
+def reproducing_command(argv):
+    """The command the report shows: `argv` without operational flags.
+
+    >>> reproducing_command(["--suite=table1", "--shard=2/2", "--intra_op_threads=1",
+    ...                      "--report_only", "--seeds=1,2"])
+    'python recipes/reproduce.py --suite=table1 --seeds=1,2'
+    """
+    def operational(arg):
+        name = arg.lstrip("-").split("=", 1)[0]
+        return any(name in (flag, "no" + flag) for flag in _OPERATIONAL_FLAGS)
+
+    return shlex.join(["python", "recipes/reproduce.py"]
+                      + [a for a in argv if not operational(a)])
+
+
 def _child_args(argv, jobs, index):
     """The command line of shard `index` of `jobs`: `argv` without --jobs."""
     args = [a for a in argv if not (a == "--jobs" or a.startswith("--jobs="))]
@@ -256,7 +277,7 @@ def main(argv):
             "--jobs must be >= 1, and --jobs > 1 starts its own shards: leave "
             f"--shard unset. Received: --jobs={FLAGS.jobs} --shard={FLAGS.shard}")
     data_dir = _data_dir(FLAGS.data_dir, FLAGS.scale)
-    command = shlex.join(["python", "recipes/reproduce.py"] + sys.argv[1:])
+    command = reproducing_command(sys.argv[1:])
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds)
     runs = reproduction.unique_runs(specs)

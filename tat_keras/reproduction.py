@@ -423,8 +423,20 @@ TITLES = {
 }
 
 
-def decide_tat(records):
-    """The decision for TAT from Table 1's records: (reproduced, sentence)."""
+def _verdict(reproduced, seeds, planned):
+    """"reproduced" or "not reproduced at this scale", marked provisional
+    while fewer than the `planned` seeds are in."""
+    verdict = "reproduced" if reproduced else "not reproduced at this scale"
+    if seeds < planned:
+        verdict = f"so far {verdict} (provisional: {seeds} of {planned} planned seeds)"
+    return verdict
+
+
+def decide_tat(records, planned=4):
+    """The decision for TAT from Table 1's records: (reproduced, sentence).
+
+    With fewer than `planned` paired seeds the sentence says the verdict is
+    provisional."""
     mine = [r for r in records if r["table"] == "table1"]
     against = {}
     for control in ("standard", "sd"):
@@ -433,29 +445,30 @@ def decide_tat(records):
     counts = [len(d.seeds) for d in against.values()]
     if min(counts) < 2:
         return None, (f"TAT: undecided, paired seeds against standard and SD: "
-                      f"{counts[0]} and {counts[1]} (at least 2 needed, 4 planned).")
+                      f"{counts[0]} and {counts[1]} (at least 2 needed, {planned} planned).")
     reproduced = all(d.interval.below_zero for d in against.values())
     detail = "; ".join(
         f"against {name}: {reporting.format_interval(d.interval)} cm over {len(d.seeds)} seeds"
         for name, d in against.items())
-    verdict = "reproduced" if reproduced else "not reproduced at this scale"
+    verdict = _verdict(reproduced, min(counts), planned)
     return reproduced, f"TAT: {verdict} (paired test-error difference, 95% interval, {detail})."
 
 
-def decide_dwo(records):
-    """The decision for DwO from Table 5's records: (reproduced, sentence)."""
+def decide_dwo(records, planned=4):
+    """The decision for DwO from Table 5's records: (reproduced, sentence),
+    provisional with fewer than `planned` paired seeds."""
     mine = [r for r in records if r["table"] == "table5"]
     treatment = SUITES["table5"][1].name
     msd = _difference_line("", "test_msd_cm", mine, treatment, "baseline")[0]
     error = _difference_line("", "test_error_cm", mine, treatment, "baseline")[0]
     if len(msd.seeds) < 2:
         return None, (f"DwO: undecided, {len(msd.seeds)} paired seeds "
-                      "(at least 2 needed, 4 planned).")
+                      f"(at least 2 needed, {planned} planned).")
     baseline = reporting.summarize([r["test_error_cm"] for r in mine
                                     if r["row"] == "baseline" and r["seed"] in error.seeds])
     cost = error.interval.mean / baseline.mean if baseline.count else math.nan
     reproduced = msd.interval.below_zero and cost <= MAX_ERROR_COST
-    verdict = "reproduced" if reproduced else "not reproduced at this scale"
+    verdict = _verdict(reproduced, len(msd.seeds), planned)
     return reproduced, (
         f"DwO: {verdict} (paired MSD difference {reporting.format_interval(msd.interval)} cm, "
         f"error cost {100 * cost:+.1f}% against at most {100 * MAX_ERROR_COST:.0f}%, "
@@ -690,8 +703,12 @@ def write_report(results_dir, scale, seeds, commands):
         figures.append(("Fig. 1(b): stare predictions, baseline against DwO",
                         "fig1b_jitter.png"))
 
-    tat, tat_sentence = decide_tat(records)
-    dwo, dwo_sentence = decide_dwo(records)
+    def planned_seeds(table, row_run):
+        return len({s.seed for s in specs if s.table == table and s.run == row_run})
+
+    tat, tat_sentence = decide_tat(records, planned_seeds("table1", "tat"))
+    dwo, dwo_sentence = decide_dwo(
+        records, planned_seeds("table5", SUITES["table5"][1].run))
     finished = len({(r["run"], r["seed"]) for r in records})
     planned = len(unique_runs(specs))
     lines = [

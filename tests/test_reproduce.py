@@ -49,6 +49,9 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert "4 of 20 planned runs finished" in report
     # One seed cannot decide; `reproduction_test.py` checks the decisions.
     assert "TAT: undecided" in report and "DwO: undecided" in report
+    # The report shows what to run, not how it was spread over processes.
+    assert "python recipes/reproduce.py --scale=smoke" in report
+    assert "--jobs" not in report and "--work_dir" not in report
 
     # Finished runs are skipped: at two seeds, what is left is seed 2.
     again = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
