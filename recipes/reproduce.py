@@ -235,12 +235,12 @@ def _run_shards(jobs):
 
     def relay():
         for index, _, _, log_path, offset in children:
-            with open(log_path, errors="replace") as f:
+            with open(log_path, "rb") as f:
                 f.seek(offset[0])
-                text = f.read()
-            complete = text[:text.rfind("\n") + 1]
-            offset[0] += len(complete.encode("utf-8", errors="replace"))
-            for line in complete.splitlines():
+                data = f.read()
+            complete = data[:data.rfind(b"\n") + 1]  # whole lines only
+            offset[0] += len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
                 if line.startswith(("[", "error", "Report:")) or " to train." in line:
                     print(f"shard {index}/{jobs}: {line}", flush=True)
 
