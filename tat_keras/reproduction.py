@@ -56,6 +56,14 @@ SCALES = {
         "learning_rate": 2e-3, "mini_generations": 5, "epochs_per_generation": 7,
         "warmup_epochs": 1, "max_train_examples": 4000,
     },
+    # Protocol step 1 found the bench scale's validation error still falling
+    # at 36 epochs (3 seeds); a scale that over-fits is looked for with fewer
+    # training frames: the bench settings on the first 2,000 frames.
+    "bench_small": {
+        "width_multiplier": 0.125, "x_bins": 64, "y_bins": 64, "batch_size": 32,
+        "learning_rate": 2e-3, "mini_generations": 5, "epochs_per_generation": 7,
+        "warmup_epochs": 1, "max_train_examples": 2000,
+    },
     # GazeCapture at the paper's settings (Sec. 4.1): for accelerators.
     "paper": {
         "width_multiplier": 1.0, "x_bins": 133, "y_bins": 133, "batch_size": 64,
@@ -63,7 +71,8 @@ SCALES = {
         "warmup_epochs": 1, "max_train_examples": None,
     },
 }
-DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "paper": "data/gazecapture/tfds"}
+DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
+                     "paper": "data/gazecapture/tfds"}
 
 
 @dataclasses.dataclass(frozen=True)
