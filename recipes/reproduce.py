@@ -181,7 +181,8 @@ def _jitter_figure(data_dir, runs, output):
 def _report(output_dir, scale, seeds, command):
     summary = reproduction.write_report(output_dir, scale, seeds, [command])
     finished, planned = summary["runs"]
-    print(f"Report: {os.path.join(output_dir, 'report.md')} "
+    prefix = "" if scale == "bench" else f"{scale}_"
+    print(f"Report: {os.path.join(output_dir, prefix + 'report.md')} "
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
