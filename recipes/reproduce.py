@@ -26,8 +26,9 @@ Usage:
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
 (`tat_keras/reproduction.py` defines their rows and the decision rule).
 Scales: smoke (a tiny run of everything, for tests), bench (the bench
-synthetic set at the paper's shape: 36 epochs, one-eighth width), paper
-(GazeCapture at the paper's settings, for accelerators).
+synthetic set at the paper's shape: 36 epochs, one-eighth width, 4,000
+training frames), bench_small (the same on 2,000 frames, where step 1 found
+over-fitting), paper (GazeCapture at the paper's settings, for accelerators).
 
 Each run trains in `--work_dir/<scale>/<run>/seed<N>` (models, checkpoints,
 logs: not committed). When it finishes, its small records (metrics.json,
