@@ -182,8 +182,8 @@ def _jitter_figure(data_dir, runs, output):
 def _report(output_dir, scale, seeds, command):
     summary = reproduction.write_report(output_dir, scale, seeds, [command])
     finished, planned = summary["runs"]
-    prefix = "" if scale == "bench" else f"{scale}_"
-    print(f"Report: {os.path.join(output_dir, prefix + 'report.md')} "
+    report = os.path.join(output_dir, reproduction.file_prefix(scale) + "report.md")
+    print(f"Report: {report} "
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
@@ -339,7 +339,7 @@ def main(argv):
             _keep_records(model_dir, reproduction.record_dir(
                 FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed))
             _report(FLAGS.output_dir, FLAGS.scale, seeds, command)
-        prefix = "" if FLAGS.scale == "bench" else f"{FLAGS.scale}_"
+        prefix = reproduction.file_prefix(FLAGS.scale)
         _jitter_figure(data_dir,
                        [os.path.join(FLAGS.work_dir, FLAGS.scale, run, f"seed{seeds[0]}")
                         for run in ("standard", "standard-dwo")],
