@@ -180,7 +180,8 @@ def _jitter_figure(data_dir, runs, output):
 
 
 def _report(output_dir, scale, seeds, command):
-    summary = reproduction.write_report(output_dir, scale, seeds, [command])
+    summary = reproduction.write_report(output_dir, scale, seeds,
+                                        report_commands(command))
     finished, planned = summary["runs"]
     report = os.path.join(output_dir, reproduction.file_prefix(scale) + "report.md")
     print(f"Report: {report} "
@@ -206,6 +207,33 @@ def reproducing_command(argv):
 
     return shlex.join(["python", "recipes/reproduce.py"]
                       + [a for a in argv if not operational(a)])
+
+
+def report_commands(command):
+    """The commands the report lists: the whole protocol, then `command`.
+
+    The report gathers the records of every suite at its scale, so the
+    command that reproduces it all is `command` with `--suite=all`; the
+    command that last wrote the report follows, where it differs.
+
+    >>> for line in report_commands("python recipes/reproduce.py --suite=table5 --seeds=1,2"):
+    ...     print(line)
+    python recipes/reproduce.py --suite=all --seeds=1,2
+    # This report was last written by:
+    # python recipes/reproduce.py --suite=table5 --seeds=1,2
+    """
+    words, whole = shlex.split(command), []
+    while words:
+        word = words.pop(0)
+        if word == "--suite" and words:
+            words.pop(0)
+        elif not word.startswith("--suite="):
+            whole.append(word)
+    whole.insert(2, "--suite=all")
+    whole = shlex.join(whole)
+    if whole == command:
+        return [command]
+    return [whole, "# This report was last written by:", f"# {command}"]
 
 
 def _child_args(argv, jobs, index):

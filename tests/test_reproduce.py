@@ -51,6 +51,8 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert "TAT: undecided" in report and "DwO: undecided" in report
     # The report shows what to run, not how it was spread over processes.
     assert "python recipes/reproduce.py --scale=smoke" in report
+    # ... and, first, the command that reproduces the whole protocol.
+    assert "\npython recipes/reproduce.py --suite=all --scale=smoke" in report
     assert "--jobs" not in report and "--work_dir" not in report
 
     # Finished runs are skipped: at two seeds, what is left is seed 2.
@@ -80,6 +82,18 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
                          "--seeds=1", "--dry_run")
     assert refused.returncode != 0
     assert "itracker seed 1" in refused.stderr and "other data" in refused.stderr
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "recipes", "reproduce.py")
+    spec = importlib.util.spec_from_file_location("reproduce_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted >= 2 and result.failed == 0, result
 
 
 def test_bad_arguments_say_what_to_do(run_recipe, tmp_path):
