@@ -536,6 +536,119 @@ def learning_curve(runs):
     }
 
 
+def scheme_diagnostics(runs):
+    """What happens inside one row's runs, averaged over seeds: where TAT
+    (or SD) gains or loses against standard training.
+
+    Args:
+        runs: list of `load_run` results of one row (one per seed).
+
+    Returns:
+        dict, or None without runs: `seeds`; the final `train_error_cm`
+        (inference mode), `val_error_cm`, `test_error_cm` and `gap_cm`
+        (validation minus training error), means over seeds; and per
+        mini-generation, where the run has them: `generation_test_error_cm`
+        (test error after each), `restart_change_cm` (for each mini-generation
+        after the first: its first epoch's training error minus the previous
+        epoch's, the cost of a re-birth and a restarted learning rate),
+        `teachers_kept` (teachers in the list after each one, the model just
+        finished included, once the threshold has dropped those it drops) and `earlier_teacher_epochs` (the fraction of
+        taught epochs whose teacher was not the newest one).
+    """
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    def final(key):
+        return mean([r["metrics"].get(key) for r in runs])
+
+    result = {"seeds": len(runs), "train_error_cm": final("train_error_cm"),
+              "val_error_cm": final("val_error_cm"),
+              "test_error_cm": final("test_error_cm")}
+    result["gap_cm"] = (result["val_error_cm"] - result["train_error_cm"]
+                        if None not in (result["val_error_cm"], result["train_error_cm"])
+                        else None)
+    count = min(len(r["generations"]) for r in runs)
+    if count < 1:
+        return result
+    per_seed = {"generation_test_error_cm": [], "restart_change_cm": [],
+                "teachers_kept": [], "earlier_teacher_epochs": []}
+    for run in runs:
+        generations, history = run["generations"][:count], run["history"]
+        per_seed["generation_test_error_cm"].append(
+            [g.get("test_error_cm") for g in generations])
+        changes = []
+        for generation in generations[1:]:
+            first = (generation.get("epochs") or [0])[0]
+            changes.append(history[first]["error_cm"] - history[first - 1]["error_cm"]
+                           if 0 < first < len(history) else None)
+        per_seed["restart_change_cm"].append(changes)
+        per_seed["teachers_kept"].append(
+            [len(g["teacher_list"]) if g.get("teacher_list") is not None else None
+             for g in generations])
+        taught = earlier = 0
+        for index, generation in enumerate(generations):
+            for drawn in generation.get("teachers", []):
+                if drawn:
+                    taught += 1
+                    earlier += any(t != index - 1 for t in drawn)
+        per_seed["earlier_teacher_epochs"].append(earlier / taught if taught else None)
+    for key, values in per_seed.items():
+        if key == "earlier_teacher_epochs":
+            result[key] = mean(values)
+        else:
+            result[key] = [mean(column) for column in zip(*values)]
+    return result
+
+
+def _cells(values, digits=2):
+    return ", ".join("–" if v is None else f"{v:.{digits}f}" for v in values) or "–"
+
+
+def diagnostics_markdown(diagnostics):
+    """The report's section on where TAT and SD stand against standard
+    training (`diagnostics`: row -> `scheme_diagnostics`)."""
+    present = {row: d for row, d in diagnostics.items() if d}
+    if not present:
+        return []
+    lines = [
+        "## Inside the runs: Table 1's rows", "",
+        "Means over seeds, in cm. Training error in inference mode at the end.", "",
+        "| row | seeds | train error | val error | val − train | test error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, d in present.items():
+        lines.append(f"| {row} | {d['seeds']} | {_cells([d['train_error_cm']])} | "
+                     f"{_cells([d['val_error_cm']])} | {_cells([d['gap_cm']])} | "
+                     f"{_cells([d['test_error_cm']])} |")
+    staged = {row: d for row, d in present.items()
+              if len(d.get("generation_test_error_cm") or []) > 1}
+    if staged:
+        lines += [
+            "", "Per mini-generation. *Restart*: the training error (augmented, mean "
+            "over the epoch) of each mini-generation's first epoch minus that of "
+            "the epoch before: the cost of the restarted learning rate, and in TAT "
+            "of the re-birth. *Teachers kept*: the list after each mini-generation, "
+            "once the threshold has dropped the teachers it drops. *Earlier "
+            "teacher*: the share of taught epochs whose teacher was not the newest.",
+            "",
+            "| row | test error after each | restart | teachers kept | earlier teacher |",
+            "|---|---|---|---|---|",
+        ]
+        for row, d in staged.items():
+            earlier = d["earlier_teacher_epochs"]
+            lines.append(
+                f"| {row} | {_cells(d['generation_test_error_cm'])} | "
+                f"{_cells(d['restart_change_cm'], 2)} | "
+                f"{_cells([v for v in d['teachers_kept'] if v is not None], 1)} | "
+                f"{'–' if earlier is None else f'{100 * earlier:.0f}%'} |")
+    return lines + [""]
+
+
 # Figures -------------------------------------------------------------------
 
 
@@ -749,6 +862,9 @@ def write_report(results_dir, scale, seeds, commands):
                "no longer falling, so this scale over-fits, as TAT's premise needs."),
             "",
         ]
+    lines += diagnostics_markdown({
+        row: scheme_diagnostics(histories(row))
+        for row in ("standard", "itracker", "sd", "tat")})
     lines += ["## Tables", ""]
     for table in SUITES:
         if table != "learning_curve":

@@ -193,3 +193,52 @@ def test_foreign_records_lists_runs_made_on_other_data(tmp_path):
     foreign = reproduction.foreign_records(specs, str(tmp_path), "bench", "aaaa")
     assert foreign == [("sd", 1, "bbbb")]
     assert reproduction.foreign_records(specs, str(tmp_path), "bench", None) == []
+
+
+def _staged_run(seed, rng):
+    """A TAT-like run: 3 mini-generations of 2 epochs after 1 warm-up epoch."""
+    history = [{"error_cm": float(e), "val_error_cm": float(v)}
+               for e, v in zip(rng.uniform(1, 5, 7), rng.uniform(2, 6, 7))]
+    generations = [
+        {"epochs": [0, 1, 2], "teachers": [[], [], []], "teacher_list": [0],
+         "test_error_cm": float(rng.uniform(2, 4))},
+        {"epochs": [3, 4], "teachers": [[0], [0]], "teacher_list": [0, 1],
+         "test_error_cm": float(rng.uniform(2, 4))},
+        # An earlier teacher (0) drawn in one of two epochs, on seed 2 only.
+        {"epochs": [5, 6], "teachers": [[1], [0 if seed == 2 else 1]],
+         "teacher_list": None, "test_error_cm": float(rng.uniform(2, 4))},
+    ]
+    metrics = {"train_error_cm": float(rng.uniform(1, 2)),
+               "val_error_cm": float(rng.uniform(3, 4)),
+               "test_error_cm": float(rng.uniform(2, 3))}
+    return {"metrics": metrics, "history": history, "generations": generations,
+            "config": {}}
+
+
+def test_scheme_diagnostics_against_numpy():
+    rng = np.random.default_rng(0)
+    runs = [_staged_run(seed, rng) for seed in (1, 2, 3)]
+    d = reproduction.scheme_diagnostics(runs + [None])
+    assert d["seeds"] == 3
+    train = np.array([r["metrics"]["train_error_cm"] for r in runs])
+    val = np.array([r["metrics"]["val_error_cm"] for r in runs])
+    np.testing.assert_allclose(d["gap_cm"], (val - train).mean())
+    np.testing.assert_allclose(
+        d["generation_test_error_cm"],
+        np.mean([[g["test_error_cm"] for g in r["generations"]] for r in runs], axis=0))
+    errors = np.array([[h["error_cm"] for h in r["history"]] for r in runs])
+    # Mini-generations 2 and 3 start at epochs 3 and 5.
+    np.testing.assert_allclose(d["restart_change_cm"],
+                               [(errors[:, 3] - errors[:, 2]).mean(),
+                                (errors[:, 5] - errors[:, 4]).mean()])
+    assert d["teachers_kept"] == [1.0, 2.0, None]
+    # Seeds 1 and 3: no earlier teacher in 4 taught epochs; seed 2: 1 in 4.
+    np.testing.assert_allclose(d["earlier_teacher_epochs"], (0 + 0.25 + 0) / 3)
+    lines = reproduction.diagnostics_markdown({"standard": None, "tat": d})
+    text = "\n".join(lines)
+    assert "| tat | 3 |" in text and "8%" in text and "| 1.0, 2.0 |" in text
+    # Standard training has no mini-generations: the first table only.
+    plain = reproduction.scheme_diagnostics([{**runs[0], "generations": []}])
+    assert "generation_test_error_cm" not in plain
+    assert reproduction.scheme_diagnostics([None]) is None
+    assert reproduction.diagnostics_markdown({"tat": None}) == []
