@@ -39,6 +39,7 @@ skipped; an interrupted one resumes from its last checkpoint, so rerunning
 the same command continues the suite.
 """
 
+import json
 import os
 import shlex
 import shutil
@@ -133,7 +134,7 @@ def _clean_msd(model_dir, config, clean_data_dir):
 
 def _train(spec, data_dir, model_dir, clean_data_dir=None):
     """Trains (or resumes) one run in `model_dir`; with `clean_data_dir`, a
-    Table 5 run also reports the test MSD on that stare set."""
+    run of Table 5 also reports the test MSD on that stare set."""
     import keras
 
     from tat_keras.training import TrainConfig
@@ -144,18 +145,56 @@ def _train(spec, data_dir, model_dir, clean_data_dir=None):
     if not os.path.exists(metrics_path):
         keras.backend.clear_session()
         train(config, model_dir, verbose=2)
-    import json
-
     with open(metrics_path) as f:
         metrics = json.load(f)
     if metrics.get("data_fingerprint") is None:
         metrics["data_fingerprint"] = reproduction.data_fingerprint(
             data_dir, config.image_size)
-    if (clean_data_dir and spec.table == "table5"
+    if (clean_data_dir and spec.run in _table5_runs(spec.seed)
             and metrics.get("clean_test_msd_cm") is None):
         metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved(),
                                                    clean_data_dir)
     reporting.write_json(metrics_path, metrics)
+
+
+def _table5_runs(seed):
+    """The run ids of Table 5 (its baseline is the standard run of Table 1,
+    which `unique_runs` may list under another table)."""
+    return {s.run for s in reproduction.plan("table5", FLAGS.scale, [seed])}
+
+
+def _complete_clean_msd(specs, data_dir, clean_data_dir):
+    """Adds the MSD on the nuisance-free stare set to finished runs of Table 5
+    that lack it: the baseline is first trained for the learning curve and
+    Table 1, where that MSD is not measured. Needs the run's model in
+    --work_dir; returns the runs it could not complete."""
+    missing = []
+    for spec in reproduction.unique_runs([s for s in specs if s.table == "table5"]):
+        target = reproduction.record_dir(FLAGS.output_dir, FLAGS.scale, spec.run,
+                                         spec.seed)
+        run = reproduction.load_run(FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed)
+        if run is None or run["metrics"].get("clean_test_msd_cm") is not None:
+            continue
+        model_dir = os.path.join(FLAGS.work_dir, FLAGS.scale, spec.run, f"seed{spec.seed}")
+        if not os.path.exists(os.path.join(model_dir, "model.keras")):
+            missing.append(f"{spec.run} seed {spec.seed}")
+            continue
+        from tat_keras.training import TrainConfig
+
+        config = TrainConfig(data_dir=data_dir, **spec.settings).resolved()
+        print(f"Clean-stare MSD of {spec.run} seed {spec.seed}", flush=True)
+        msd = _clean_msd(model_dir, config, clean_data_dir)
+        for directory in (model_dir, target):
+            path = os.path.join(directory, "metrics.json")
+            with open(path) as f:
+                metrics = json.load(f)
+            metrics["clean_test_msd_cm"] = msd
+            reporting.write_json(path, metrics)
+    if missing:
+        print(f"No model in {FLAGS.work_dir} to measure the clean-stare MSD of: "
+              f"{', '.join(missing)}. Train them again (move their records away) "
+              "to fill that column.", file=sys.stderr, flush=True)
+    return missing
 
 
 def _keep_records(model_dir, target):
@@ -336,6 +375,8 @@ def main(argv):
         for spec in todo:
             print(f"  {spec.table:14s} {spec.row:26s} seed {spec.seed}  ({spec.run})")
         return 0
+    if FLAGS.clean_stare_data_dir and shard == 1 and not FLAGS.report_only:
+        _complete_clean_msd(specs, data_dir, FLAGS.clean_stare_data_dir)
     if FLAGS.jobs > 1 and not FLAGS.report_only:
         status = _run_shards(FLAGS.jobs)
         _report(FLAGS.output_dir, FLAGS.scale, seeds, command)

@@ -55,6 +55,21 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert "\npython recipes/reproduce.py --suite=all --scale=smoke" in report
     assert "--jobs" not in report and "--work_dir" not in report
 
+    # Table 5's baseline is the standard run, trained above without the
+    # clean-stare set: a Table 5 command adds its MSD there from the model.
+    # Measured on the same data, it is the run's own test MSD.
+    completed = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table5",
+                           "--seeds=1", "--max_runs=0",
+                           f"--clean_stare_data_dir={tiny_synthetic_dir}")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Clean-stare MSD of standard seed 1" in completed.stdout
+    record = json.loads((results / "runs" / "smoke" / "standard" / "seed1" /
+                         "metrics.json").read_text())
+    assert record["clean_test_msd_cm"] == pytest.approx(metrics["test_msd_cm"], rel=1e-4)
+    with open(results / "smoke_table5.csv") as f:
+        baseline = next(r for r in csv.DictReader(f) if r["row"] == "baseline")
+    assert float(baseline["clean_test_msd_cm"]) == record["clean_test_msd_cm"]
+
     # Finished runs are skipped: at two seeds, what is left is seed 2.
     again = _reproduce(run_recipe, tiny_synthetic_dir, tmp_path, "--suite=table1",
                        "--seeds=1,2", "--dry_run")
