@@ -414,6 +414,8 @@ def table_markdown(table, records, scale):
                                           "baseline")[1])
             lines.append(_difference_line("test error", "test_error_cm", mine,
                                           row.name, "baseline")[1])
+            lines.append(_difference_line("MSD, sensor noise only", "clean_test_msd_cm",
+                                          mine, row.name, "baseline")[1])
         lines.append("")
     if table == "width":
         lines += ["Paired differences of test error:", ""]

@@ -89,6 +89,15 @@ def test_dwo_decision_weighs_msd_and_error_cost():
     assert "provisional" not in reproduction.decide_dwo(records(1.0, 3.05))[1]
     assert "(provisional: 4 of 6 planned seeds)" in reproduction.decide_dwo(
         records(1.0, 3.05), planned=6)[1]
+    # Table 5 pairs the MSD on the nuisance-free stare set too.
+    both = records(1.0, 3.05)
+    for record in both:
+        record["clean_test_msd_cm"] = (0.5 if record["row"] == "baseline" else 0.3) \
+            + 0.01 * record["seed"] * (record["row"] == "baseline")
+    text = reproduction.table_markdown("table5", both, "bench")
+    differences = [0.3 - (0.5 + 0.01 * seed) for seed in (1, 2, 3, 4)]
+    assert (f"MSD, sensor noise only: {reproduction.SUITES['table5'][1].name} − "
+            f"baseline, paired over seeds [1, 2, 3, 4]: {np.mean(differences):+.3f}") in text
 
 
 def test_learning_curve_slope_matches_numpy():
