@@ -1,5 +1,5 @@
 # Quick start:
-#   make demo   set up .venv, then make, prepare, train (TAT + DwO), evaluate and
+#   make demo   set up .venv, then make, prepare, train (standard + DwO), evaluate and
 #               export the quick synthetic data set's model
 #   make test   set up .venv, then run the test suite
 

@@ -5,6 +5,10 @@ Usage (the README's main job trains on the quick synthetic set):
     python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
         --model_dir=runs/quick
 
+    # The paper's whole scheme, TAT + DwO, on the same set:
+    python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick_tat.flags \
+        --model_dir=runs/quick_tat
+
     # The paper's settings on GazeCapture (needs an accelerator):
     python recipes/train_tat.py --flagfile=recipes/configs/gazecapture_tat.flags \
         --data_dir=data/gazecapture/tfds --model_dir=runs/gazecapture_tat
