@@ -167,7 +167,7 @@ def _complete_clean_msd(specs, data_dir, clean_data_dir):
     """Adds the MSD on the nuisance-free stare set to finished runs of Table 5
     that lack it: the baseline is first trained for the learning curve and
     Table 1, where that MSD is not measured. Needs the run's model in
-    --work_dir; returns the runs it could not complete."""
+    --work_dir."""
     missing = []
     for spec in reproduction.unique_runs([s for s in specs if s.table == "table5"]):
         target = reproduction.record_dir(FLAGS.output_dir, FLAGS.scale, spec.run,
@@ -194,7 +194,6 @@ def _complete_clean_msd(specs, data_dir, clean_data_dir):
         print(f"No model in {FLAGS.work_dir} to measure the clean-stare MSD of: "
               f"{', '.join(missing)}. Train them again (move their records away) "
               "to fill that column.", file=sys.stderr, flush=True)
-    return missing
 
 
 def _keep_records(model_dir, target):

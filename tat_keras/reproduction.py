@@ -554,8 +554,9 @@ def scheme_diagnostics(runs):
         after the first: its first epoch's training error minus the previous
         epoch's, the cost of a re-birth and a restarted learning rate),
         `teachers_kept` (teachers in the list after each one, the model just
-        finished included, once the threshold has dropped those it drops) and `earlier_teacher_epochs` (the fraction of
-        taught epochs whose teacher was not the newest one).
+        finished included, once the threshold has dropped those it drops)
+        and `earlier_teacher_epochs` (the fraction of taught epochs whose
+        teacher was not the newest one).
     """
     runs = [r for r in runs if r]
     if not runs:
@@ -645,7 +646,7 @@ def diagnostics_markdown(diagnostics):
             earlier = d["earlier_teacher_epochs"]
             lines.append(
                 f"| {row} | {_cells(d['generation_test_error_cm'])} | "
-                f"{_cells(d['restart_change_cm'], 2)} | "
+                f"{_cells(d['restart_change_cm'])} | "
                 f"{_cells([v for v in d['teachers_kept'] if v is not None], 1)} | "
                 f"{'–' if earlier is None else f'{100 * earlier:.0f}%'} |")
     return lines + [""]
