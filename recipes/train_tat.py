@@ -98,6 +98,10 @@ flags.DEFINE_float("max_layer_prune_ratio", _DEFAULTS.max_layer_prune_ratio,
                    "Per-layer pruning cap p_max.")
 flags.DEFINE_enum("reinit", _DEFAULTS.reinit, list(config_lib.REINIT_METHODS),
                   "Re-initialization method (Table 4).")
+flags.DEFINE_enum("rebirth_moments", _DEFAULTS.rebirth_moments,
+                  list(config_lib.REBIRTH_MOMENTS),
+                  "Adam moments of re-born weights: zeroed (zero) or restarted "
+                  "with their own bias correction, as for new weights (fresh).")
 flags.DEFINE_bool("mixup", None, "Feature mixup; unset: the scheme's.")
 flags.DEFINE_bool("dwo", _DEFAULTS.dwo, "DwO adversarial training.")
 flags.DEFINE_float("dwo_epsilon", _DEFAULTS.dwo_epsilon, "PGD epsilon (pixels).")

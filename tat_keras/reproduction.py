@@ -125,6 +125,12 @@ SUITES = {
             paper={"mg": [1.79, 1.82, 1.80, 1.80, 1.80]}),
         Row("none", "tat-pruning_none", {**_TAT, "pruning": "none"}, 2),
         Row("csp", "tat", _TAT, 2, paper={"mg": [1.79, 1.77, 1.75, 1.74, 1.73]}),
+        # Beyond the paper (silent on optimizer state): re-born weights get
+        # Adam moments restarted as for new weights (docs/interpretation.md).
+        Row("scratch, fresh moments (variant)", "tat-pruning_scratch-moments_fresh",
+            {**_TAT, "pruning": "scratch", "rebirth_moments": "fresh"}, 2),
+        Row("csp, fresh moments (variant)", "tat-moments_fresh",
+            {**_TAT, "rebirth_moments": "fresh"}, 2),
     ],
     "table4": [
         Row("orthogonal", "tat-reinit_orthogonal", {**_TAT, "reinit": "orthogonal"}, 2,

@@ -24,7 +24,7 @@ def test_shared_runs_are_trained_once():
     # standard run is the learning curve, Table 1's and Table 5's baseline.
     assert sum(1 for s in specs if s.run == "tat" and s.seed == 1) == 4
     assert sum(1 for s in specs if s.run == "standard" and s.seed == 1) == 3
-    assert len(runs) == len({(s.run, s.seed) for s in specs}) == 50
+    assert len(runs) == len({(s.run, s.seed) for s in specs}) == 54
     settings = {}
     for spec in specs:  # one run id, one configuration
         assert settings.setdefault((spec.run, spec.seed), spec.settings) == spec.settings
@@ -156,7 +156,7 @@ def test_write_report_from_records(tmp_path):
                                  {"test_error_cm": error}])
     summary = reproduction.write_report(str(tmp_path), "bench", [1, 2],
                                         ["python recipes/reproduce.py --suite=table1"])
-    assert summary["runs"] == (6, 40)  # all suites at two seeds
+    assert summary["runs"] == (6, 44)  # all suites at two seeds
     assert summary["tat"] is True and summary["dwo"] is None
     report = (tmp_path / "report.md").read_text()
     assert "TAT: reproduced" in report and "DwO: undecided" in report

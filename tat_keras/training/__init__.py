@@ -3,8 +3,8 @@
 Public names load on first use (importing the package loads no Keras):
 `TrainConfig` and `train` (one run), the `builders` of its pieces,
 `GazeTrainer`, `RegressionTrainer`, `GazeRegressor`, `TeacherBank`,
-`MiniGenerations`, `GenerationRecord`, `RunCheckpoint`, `apply_rebirth` and
-`RestartingCosineDecay`.
+`MiniGenerations`, `GenerationRecord`, `RunCheckpoint`, `apply_rebirth`,
+`RebirthAdam` and `RestartingCosineDecay`.
 
 Example:
 
@@ -23,6 +23,7 @@ _NAMES = {
     "GenerationRecord": "tat_keras.training.generations",
     "MiniGenerations": "tat_keras.training.generations",
     "apply_rebirth": "tat_keras.training.rebirth",
+    "RebirthAdam": "tat_keras.training.optimizers",
     "RestartingCosineDecay": "tat_keras.training.schedules",
     "TeacherBank": "tat_keras.training.teachers",
     "GazeTrainer": "tat_keras.training.trainer",
@@ -30,7 +31,7 @@ _NAMES = {
     "RegressionTrainer": "tat_keras.training.regression",
 }
 _MODULES = ("builders", "checkpoint", "config", "experiment", "generations",
-            "rebirth", "regression", "schedules", "teachers", "trainer")
+            "optimizers", "rebirth", "regression", "schedules", "teachers", "trainer")
 
 
 def __getattr__(name):

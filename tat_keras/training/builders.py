@@ -40,6 +40,7 @@ from tat_keras import models
 from tat_keras import ordinal
 from tat_keras.training import checkpoint
 from tat_keras.training import generations
+from tat_keras.training import optimizers
 from tat_keras.training import regression
 from tat_keras.training import schedules
 from tat_keras.training import teachers
@@ -133,8 +134,11 @@ def build_schedule(config, steps_per_epoch):
 
 
 def build_optimizer(config, steps_per_epoch):
-    """Adam on `build_schedule`; AdamW when `weight_decay` is set."""
+    """Adam on `build_schedule`; AdamW when `weight_decay` is set;
+    `optimizers.RebirthAdam` (either) with `rebirth_moments="fresh"`."""
     schedule = build_schedule(config, steps_per_epoch)
+    if config.rebirth_moments == "fresh":
+        return optimizers.RebirthAdam(schedule, weight_decay=config.weight_decay or None)
     if config.weight_decay:
         return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(schedule)

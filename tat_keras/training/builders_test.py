@@ -47,6 +47,9 @@ def test_schedule_restarts_per_generation_except_standard():
     standard = builders.build_schedule(_config(scheme="standard"), steps)
     assert standard.cycle_steps == [35] and standard.warmup_steps == 5
     assert type(builders.build_optimizer(_config(weight_decay=1e-4), steps)).__name__ == "AdamW"
+    fresh = builders.build_optimizer(
+        _config(rebirth_moments="fresh", weight_decay=1e-4), steps)
+    assert type(fresh).__name__ == "RebirthAdam" and fresh.weight_decay == 1e-4
 
 
 @pytest.mark.parametrize("scheme, dwo, expected", [

@@ -40,6 +40,10 @@ SCHEME_DEFAULTS = {
 # How filters are chosen for a rebirth (`rebirth.apply_rebirth`); defined
 # here, where validating a configuration needs it without loading Keras.
 PRUNING_METHODS = ("csp", "repr", "scratch", "none")
+# What Adam does with the moments of re-born weights (docs/interpretation.md,
+# "Optimizer state at a rebirth"): `zero` them under the run's global bias
+# correction, or restart them as for `fresh` weights (`optimizers.RebirthAdam`).
+REBIRTH_MOMENTS = ("zero", "fresh")
 HEADS = ("ordinal", "regression")
 INPUT_CACHES = ("memory", "file", "none")
 IMAGE_SIZES = (64, 128)
@@ -88,6 +92,7 @@ class TrainConfig:
     prune_ratio: float = 0.2
     max_layer_prune_ratio: float = 0.5
     reinit: str = "aoi"
+    rebirth_moments: str = "zero"
     mixup: bool | None = None
     dwo: bool = False
     dwo_epsilon: float = 3.0
@@ -128,6 +133,7 @@ class TrainConfig:
         _check_choice("teacher", self.teacher, TEACHER_POLICIES)
         _check_choice("pruning", self.pruning, PRUNING_METHODS)
         _check_choice("reinit", self.reinit, REINIT_METHODS)
+        _check_choice("rebirth_moments", self.rebirth_moments, REBIRTH_MOMENTS)
         _check_choice("input_cache", self.input_cache, INPUT_CACHES)
         _check_choice("image_size", self.image_size, IMAGE_SIZES)
         for name in ("x_bins", "y_bins", "batch_size", "mini_generations",

@@ -26,6 +26,7 @@ from tat_keras.training.config import TrainConfig
     ({"teacher": "oldest"}, r"teacher must be one of"),
     ({"pruning": "l1"}, r"pruning must be one of"),
     ({"reinit": "zeros"}, r"reinit must be one of"),
+    ({"rebirth_moments": "keep"}, r"rebirth_moments must be one of"),
     ({"image_size": 96}, r"image_size must be one of \(64, 128\)"),
     ({"input_cache": "disk"}, r"input_cache must be one of"),
     ({"x_low": 3.0, "x_high": 1.0}, r"x_high must be above x_low"),

@@ -31,7 +31,8 @@ def apply_rebirth(model, *, pruning_method="csp", ratio=0.2, max_layer_ratio=0.5
         optimizer: Keras optimizer training `model`, or None. Its moments of
             the re-born filters (kernel, batch-norm scale and offset) are
             zeroed, so that a new filter does not move along the pruned
-            one's running gradient average (`reset_optimizer_state`).
+            one's running gradient average (`reset_optimizer_state`); a
+            `RebirthAdam` also restarts their bias correction.
 
     Returns:
         dict layer name -> `{"pruned": int, "pruned_norm_min", ...}` with the
@@ -113,7 +114,9 @@ def reset_optimizer_state(optimizer, variable, indices=None):
     Works for Keras optimizers that keep per-variable moments in lists
     indexed like their variables (Adam, AdamW, and SGD with momentum);
     a loss-scale wrapper is looked through. A variable the optimizer does
-    not train is left alone.
+    not train is left alone. An optimizer with `restart_moments`
+    (`optimizers.RebirthAdam`, `--rebirth_moments=fresh`) also restarts
+    their bias correction.
 
     Example:
 
@@ -126,6 +129,9 @@ def reset_optimizer_state(optimizer, variable, indices=None):
     [0.1, 0.0, 0.1, 0.0]
     """
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if hasattr(optimizer, "restart_moments"):
+        optimizer.restart_moments(variable, indices)
+        return
     if not getattr(optimizer, "built", False):
         return
     try:
