@@ -292,7 +292,7 @@ def _run_shards(jobs):
     os.makedirs(log_dir, exist_ok=True)
     children = []
     for index in range(1, jobs + 1):
-        log_path = os.path.join(log_dir, f"shard{index}of{jobs}.log")
+        log_path = os.path.join(log_dir, f"{FLAGS.suite}-shard{index}of{jobs}.log")
         log = open(log_path, "w")
         process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__),

@@ -26,7 +26,7 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     assert "shard 2/2: [2/2] table1 tat seed 1" in result.stdout
     assert "min left" in result.stdout  # the progress line estimates what is left
     for index in (1, 2):
-        assert (tmp_path / "work" / "smoke" / f"shard{index}of2.log").exists()
+        assert (tmp_path / "work" / "smoke" / f"table1-shard{index}of2.log").exists()
     results = tmp_path / "results"
     for run in ("standard", "itracker", "sd", "tat"):
         directory = results / "runs" / "smoke" / run / "seed1"
