@@ -29,7 +29,7 @@ Example:
 >>> sorted({s.row for s in specs})
 ['itracker', 'sd', 'standard', 'tat']
 >>> len({(s.run, s.seed) for s in plan("all", "bench", seeds=[1, 2, 3, 4])})
-50
+54
 """
 
 import dataclasses
@@ -618,14 +618,15 @@ def _cells(values, digits=2):
     return ", ".join("–" if v is None else f"{v:.{digits}f}" for v in values) or "–"
 
 
-def diagnostics_markdown(diagnostics):
-    """The report's section on where TAT and SD stand against standard
-    training (`diagnostics`: row -> `scheme_diagnostics`)."""
+def diagnostics_markdown(diagnostics, rows_of="Table 1's rows"):
+    """A report section on what happens inside the runs of some rows, such as
+    where TAT and SD stand against standard training (`diagnostics`: row ->
+    `scheme_diagnostics`; `rows_of` names the rows in the heading)."""
     present = {row: d for row, d in diagnostics.items() if d}
     if not present:
         return []
     lines = [
-        "## Inside the runs: Table 1's rows", "",
+        f"## Inside the runs: {rows_of}", "",
         "Means over seeds, in cm. Training error in inference mode at the end.", "",
         "| row | seeds | train error | val error | val − train | test error |",
         "|---|---|---|---|---|---|",
@@ -802,8 +803,9 @@ def write_report(results_dir, scale, seeds, commands):
             f.write(table_markdown(table, records, scale))
         reporting.write_csv(out(f"{table}.csv"), mine, CSV_COLUMNS)
 
-    def histories(run):
-        return [h for h in (load_run(results_dir, scale, run, s) for s in seeds) if h]
+    def histories(run, max_seeds=None):
+        return [h for h in (load_run(results_dir, scale, run, s)
+                            for s in seeds[:max_seeds]) if h]
 
     figures = []
     curve = learning_curve([h["history"] for h in histories("standard")])
@@ -874,6 +876,10 @@ def write_report(results_dir, scale, seeds, commands):
     lines += diagnostics_markdown({
         row: scheme_diagnostics(histories(row))
         for row in ("standard", "itracker", "sd", "tat")})
+    lines += diagnostics_markdown(
+        {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
+         for row in SUITES["table3"]},
+        "Table 3's rows (pruning, and the Adam moments of re-born weights)")
     lines += ["## Tables", ""]
     for table in SUITES:
         if table != "learning_curve":

@@ -246,6 +246,9 @@ def test_scheme_diagnostics_against_numpy():
     lines = reproduction.diagnostics_markdown({"standard": None, "tat": d})
     text = "\n".join(lines)
     assert "| tat | 3 |" in text and "8%" in text and "| 1.0, 2.0 |" in text
+    assert text.startswith("## Inside the runs: Table 1's rows")
+    assert reproduction.diagnostics_markdown({"csp": d}, "Table 3's rows")[0] == (
+        "## Inside the runs: Table 3's rows")
     # Standard training has no mini-generations: the first table only.
     plain = reproduction.scheme_diagnostics([{**runs[0], "generations": []}])
     assert "generation_test_error_cm" not in plain
