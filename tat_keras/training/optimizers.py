@@ -13,7 +13,8 @@ learning rate, and about 6 times it after ten steps, decaying slowly
 `RebirthAdam` keeps, for every element of every trained variable, the
 step at which its moments were last restarted (`birth`, 0 at the start)
 and corrects the bias with the element's own age `t + 1 - birth`. Until a
-restart it computes exactly what `keras.optimizers.Adam` computes.
+restart it computes what `keras.optimizers.Adam` computes, to the last bit,
+so that runs with and without it stay paired up to the first rebirth.
 """
 
 import keras
@@ -86,10 +87,20 @@ class RebirthAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
-        # Each element's own step count since its moments (re)started.
-        local_step = ops.cast(self.iterations + 1, dtype) - self._births[index]
-        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
-        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        birth = self._births[index]
+        # Each element's own step count since its moments (re)started. The
+        # vectorized power rounds differently from the scalar one in the last
+        # bit; elements never restarted take Adam's scalar power, so that
+        # until a rebirth the run is Adam's to the last bit.
+        step = ops.cast(self.iterations + 1, dtype)
+        local_step = step - birth
+        never = ops.equal(birth, 0)
+        beta_1_power = ops.where(
+            never, ops.power(ops.cast(self.beta_1, dtype), step),
+            ops.power(ops.cast(self.beta_1, dtype), local_step))
+        beta_2_power = ops.where(
+            never, ops.power(ops.cast(self.beta_2, dtype), step),
+            ops.power(ops.cast(self.beta_2, dtype), local_step))
         m = self._momentums[index]
         v = self._velocities[index]
         alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
