@@ -46,7 +46,7 @@ def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_pa
     tat = next(r for r in rows if r["row"] == "tat")
     assert len(tat["generation_test_error_cm"].split(";")) == 2  # two mini-generations
     report = (results / "smoke_report.md").read_text()
-    assert "4 of 20 planned runs finished" in report
+    assert "4 of 22 planned runs finished" in report
     # One seed cannot decide; `reproduction_test.py` checks the decisions.
     assert "TAT: undecided" in report and "DwO: undecided" in report
     # The report shows what to run, not how it was spread over processes.
