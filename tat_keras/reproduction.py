@@ -880,6 +880,10 @@ def write_report(results_dir, scale, seeds, commands):
         {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
          for row in SUITES["table3"]},
         "Table 3's rows (pruning, and the Adam moments of re-born weights)")
+    lines += diagnostics_markdown(
+        {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
+         for row in SUITES["width"]},
+        "the width rows (does a re-birth cost less with filters to spare?)")
     lines += ["## Tables", ""]
     for table in SUITES:
         if table != "learning_curve":
