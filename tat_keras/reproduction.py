@@ -876,14 +876,12 @@ def write_report(results_dir, scale, seeds, commands):
     lines += diagnostics_markdown({
         row: scheme_diagnostics(histories(row))
         for row in ("standard", "itracker", "sd", "tat")})
-    lines += diagnostics_markdown(
-        {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
-         for row in SUITES["table3"]},
-        "Table 3's rows (pruning, and the Adam moments of re-born weights)")
-    lines += diagnostics_markdown(
-        {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
-         for row in SUITES["width"]},
-        "the width rows (does a re-birth cost less with filters to spare?)")
+    for table, rows_of in (
+            ("table3", "Table 3's rows (pruning, and the Adam moments of re-born weights)"),
+            ("width", "the width rows (does a re-birth cost less with filters to spare?)")):
+        lines += diagnostics_markdown(
+            {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
+             for row in SUITES[table]}, rows_of)
     lines += ["## Tables", ""]
     for table in SUITES:
         if table != "learning_curve":

@@ -22,6 +22,17 @@ import numpy as np
 from keras import ops
 
 
+def fill_channels(variable, indices, value):
+    """Sets `variable` to `value` on the channels `indices` of its last axis
+    (everywhere for None)."""
+    array = np.array(variable)
+    if indices is None:
+        array[...] = value
+    else:
+        array[..., np.asarray(indices, int)] = value
+    variable.assign(array)
+
+
 class RebirthAdam(keras.optimizers.Adam):
     """Adam whose moments can restart per element (`restart_moments`).
 
@@ -74,13 +85,7 @@ class RebirthAdam(keras.optimizers.Adam):
         step = float(np.asarray(self.iterations))
         for slots, value in ((self._momentums, 0.0), (self._velocities, 0.0),
                              (self._births, step)):
-            slot = slots[index]
-            if indices is None:
-                array = np.full(slot.shape, value, slot.dtype)
-            else:
-                array = np.array(slot)
-                array[..., np.asarray(indices, int)] = value
-            slot.assign(array)
+            fill_channels(slots[index], indices, value)
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)

@@ -10,6 +10,7 @@ import numpy as np
 from tat_keras import models
 from tat_keras import pruning
 from tat_keras import reinit
+from tat_keras.training import optimizers
 from tat_keras.training.config import PRUNING_METHODS
 
 
@@ -142,13 +143,7 @@ def reset_optimizer_state(optimizer, variable, indices=None):
         slots = getattr(optimizer, name, None)
         if not slots or index >= len(slots) or slots[index] is None:
             continue
-        slot = slots[index]
-        if indices is None:
-            slot.assign(np.zeros(slot.shape, slot.dtype))
-        else:
-            array = np.array(slot)
-            array[..., np.asarray(indices, int)] = 0
-            slot.assign(array)
+        optimizers.fill_channels(slots[index], indices, 0.0)
 
 
 def _reset_batch_norm_channels(bn, indices):
@@ -159,6 +154,4 @@ def _reset_batch_norm_channels(bn, indices):
         (bn.moving_mean, 0.0),
         (bn.moving_variance, 1.0),
     ):
-        array = np.array(variable)
-        array[indices] = value
-        variable.assign(array)
+        optimizers.fill_channels(variable, indices, value)
