@@ -52,6 +52,7 @@ class GazeTrainer(keras.Model):
 
     Example:
 
+    >>> import numpy as np
     >>> student = models.GazeNet(width_multiplier=0.125, x_bins=8, y_bins=8)
     >>> trainer = GazeTrainer(student, lambda_mix=0.4)
     >>> trainer.compile(optimizer="adam")
