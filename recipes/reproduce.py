@@ -23,8 +23,14 @@ Usage:
     python recipes/reproduce.py --suite=table1 --shard=1/2 --intra_op_threads=1 &
     python recipes/reproduce.py --suite=table1 --shard=2/2 --intra_op_threads=1 &
 
+    # The pilot, before the decision runs of TAT where its premise holds
+    # (docs/results/README.md, "The pilot"); writes pilot_report.md:
+    python recipes/reproduce.py --suite=pilot --scale=pilot --seeds=1,2 \
+        --data_dir=data/bench/tfds
+
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
-(`tat_keras/reproduction.py` defines their rows and the decision rule).
+(`tat_keras/reproduction.py` defines their rows and the decision rule); the
+study `pilot` (`tat_keras/pilot.py`).
 Scales: smoke (a tiny run of everything, for tests), bench (the bench
 synthetic set at the paper's shape: 36 epochs, one-eighth width, 4,000
 training frames), bench_small (the same on 2,000 frames, where step 1 found
@@ -218,6 +224,13 @@ def _jitter_figure(data_dir, runs, output):
 
 
 def _report(output_dir, scale, seeds, command):
+    if FLAGS.suite in reproduction.STUDIES:
+        from tat_keras import pilot
+
+        summary = pilot.write_pilot_report(output_dir, seeds, [command])
+        print(f"Report: {os.path.join(output_dir, 'pilot_report.md')} "
+              f"(regime found: L = {summary['chosen_L']})", flush=True)
+        return
     summary = reproduction.write_report(output_dir, scale, seeds,
                                         report_commands(command))
     finished, planned = summary["runs"]

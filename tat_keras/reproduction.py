@@ -68,7 +68,12 @@ SCALES = {
 # 36 epochs (3 seeds); a scale that over-fits is looked for with fewer
 # training frames: the bench settings on the first 2,000 frames.
 SCALES["bench_small"] = {**SCALES["bench"], "max_train_examples": 2000}
+# The pilot (`tat_keras/pilot.py`): bench_small with mini-generations of 14
+# epochs (K=5 after one warm-up epoch: 71 epochs), to find where a
+# mini-generation converges and standard training saturates.
+SCALES["pilot"] = {**SCALES["bench_small"], "epochs_per_generation": 14}
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
+                     "pilot": "data/bench/tfds",
                      "paper": "data/gazecapture/tfds"}
 
 
@@ -157,7 +162,18 @@ SUITES = {
             {**_STANDARD, **_DWO, "dwo_epsilon": 8.0, "dwo_step": 2.0}, 2),
     ],
 }
-SUITE_NAMES = tuple(SUITES) + ("all",)
+# Studies run before a protocol's decision runs; not part of "all", each
+# with its own report (the pilot: `tat_keras/pilot.py`).
+STUDIES = {
+    "pilot": [
+        Row("sd, L=14", "sd", {"scheme": "sd"}),
+        Row("standard, 71 epochs", "standard", _STANDARD),
+        Row("standard, 142 epochs", "standard-double",
+            {**_STANDARD, "epochs_per_generation": 28, "warmup_epochs": 2}),
+        Row("tat, L=14", "tat", _TAT),
+    ],
+}
+SUITE_NAMES = tuple(SUITES) + tuple(STUDIES) + ("all",)
 # Tables whose rows are compared after every mini-generation.
 GENERATION_TABLES = ("table2", "table3", "table4")
 MAX_ERROR_COST = 0.03  # DwO's largest relative error cost (decision rule).
@@ -202,12 +218,22 @@ def plan(suite, scale, seeds):
     specs = []
     for index, seed in enumerate(seeds):
         for table in tables:
-            for row in SUITES[table]:
+            for row in SUITES.get(table) or STUDIES[table]:
                 if row.max_seeds is not None and index >= row.max_seeds:
                     continue
                 settings = {**SCALES[scale], **row.overrides, "seed": seed}
                 specs.append(RunSpec(table, row.name, row.run, seed, settings))
     return specs
+
+
+def total_epochs(settings):
+    """Epochs of a run: the warm-up plus K mini-generations of L epochs.
+
+    >>> total_epochs(SCALES["bench"]), total_epochs(SCALES["pilot"])
+    (36, 71)
+    """
+    return (settings["warmup_epochs"]
+            + settings["mini_generations"] * settings["epochs_per_generation"])
 
 
 def unique_runs(specs):

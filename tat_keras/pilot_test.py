@@ -1,0 +1,108 @@
+"""Tests of the pilot's rules against NumPy re-derivations."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tat_keras import pilot
+from tat_keras import reproduction
+
+
+def _run(val_errors=None, final=None, test=None, teacher_lists=None, teachers=None):
+    generations = []
+    for index, value in enumerate(val_errors or []):
+        entry = {"val_error_cm": value}
+        if teacher_lists is not None and index < len(teacher_lists):
+            entry["teacher_list"] = teacher_lists[index]
+        if teachers is not None:
+            entry["teachers"] = teachers[index]
+        generations.append(entry)
+    return {"metrics": {"val_error_cm": final, "test_error_cm": test},
+            "generations": generations, "history": [], "config": {}}
+
+
+def test_convergence_matches_numpy():
+    a = [4.0, 3.6, 3.5, 3.45, 3.40]
+    b = [4.2, 3.8, 3.7, 3.65, 3.62]
+    result = pilot.convergence([_run(a), _run(b)])
+    errors = np.array([a, b])
+    gains = ((errors[:, :-1] - errors[:, 1:]) / errors[:, :-1]).mean(axis=0)
+    np.testing.assert_allclose(result["gains"], gains)
+    np.testing.assert_allclose(result["val_error_cm"], errors.mean(axis=0))
+    assert result["converged"] == bool(np.all(gains[1:] <= 0.03))
+    assert result["converged"]
+
+
+def test_convergence_fails_on_a_late_gain():
+    # Mini-generation 4 gains 5% over 3: not converged.
+    result = pilot.convergence([_run([4.0, 3.9, 3.85, 3.66])])
+    assert result["gains"][2] == pytest.approx((3.85 - 3.66) / 3.85)
+    assert not result["converged"]
+    assert pilot.convergence([]) is None
+
+
+def test_saturation_pairs_seeds_and_uses_the_relative_rule():
+    single = {1: _run(final=3.0), 2: _run(final=3.2), 3: _run(final=3.1)}
+    double = {1: _run(final=2.9), 2: _run(final=3.1)}  # seed 3 unfinished
+    result = pilot.saturation(single, double)
+    assert result["seeds"] == [1, 2]
+    assert result["difference"].interval.mean == pytest.approx(-0.1)
+    assert result["relative"] == pytest.approx(-0.1 / 3.1)
+    assert not result["saturated"]  # a 3.2% gain from doubling
+    flat = pilot.saturation(single, {1: _run(final=2.99), 2: _run(final=3.21)})
+    assert flat["saturated"]
+    assert pilot.saturation(single, {}) is None
+
+
+def test_teacher_use_counts_earlier_teachers():
+    lists = [[0], [0, 1], [1, 2], [0, 1, 2, 3]]
+    teachers = [[[], []], [[0], [0]], [[0], [1]], [[0], [2]], [[3], [3]]]
+    result = pilot.teacher_use([_run([1, 1, 1, 1, 1], teacher_lists=lists,
+                                     teachers=teachers)])
+    # Mini-generations 2-4 (0-based 1-3) draw from the lists after 0-2.
+    assert result["list_sizes"] == [1.0, 2.0, 2.0]
+    # Taught epochs: gen 1 newest 0: [0],[0] -> 0 earlier; gen 2 newest 1:
+    # [0],[1] -> 1; gen 3 newest 2: [0],[2] -> 1; 2 of 6.
+    assert result["earlier_share"] == pytest.approx(2 / 6)
+
+
+def test_resolvable_half_width_matches_scipy_free_arithmetic():
+    differences = [0.05, -0.02, 0.08, 0.01]
+    t_975_df5 = 2.5705818366147395
+    expected = t_975_df5 * np.std(differences, ddof=1) / np.sqrt(6)
+    assert pilot.resolvable_half_width(differences, seeds=6) == pytest.approx(expected)
+    assert np.isnan(pilot.resolvable_half_width([0.1]))
+
+
+def test_pilot_plan_is_outside_all_and_doubles_the_epochs():
+    specs = reproduction.plan("pilot", "pilot", [1, 2])
+    assert [s.run for s in specs[:4]] == ["sd", "standard", "standard-double", "tat"]
+    assert {s.seed for s in specs} == {1, 2}
+    single = [s for s in specs if s.run == "standard"][0].settings
+    double = [s for s in specs if s.run == "standard-double"][0].settings
+    assert reproduction.total_epochs(double) == 2 * reproduction.total_epochs(single)
+    assert not any(s.table == "pilot" for s in reproduction.plan("all", "bench", [1]))
+
+
+def test_report_from_records(tmp_path):
+    def write(scale, run, seed, val_errors, final, test):
+        directory = reproduction.record_dir(str(tmp_path), scale, run, seed)
+        os.makedirs(directory)
+        with open(os.path.join(directory, "metrics.json"), "w") as f:
+            json.dump({"val_error_cm": final, "test_error_cm": test}, f)
+        with open(os.path.join(directory, "generations.json"), "w") as f:
+            json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
+
+    for seed, shift in ((1, 0.0), (2, 0.1)):
+        write("pilot", "sd", seed, [4.0 + shift, 3.7, 3.6, 3.55, 3.5], 3.5, 3.0 + shift)
+        write("pilot", "standard", seed, [], 3.6 + shift, 3.1)
+        write("pilot", "standard-double", seed, [], 3.59 + shift, 3.1)
+        write("pilot", "tat", seed, [4.0, 3.7, 3.6, 3.55, 3.5], 3.5, 2.95 + 2 * shift)
+    summary = pilot.write_pilot_report(str(tmp_path), [1, 2], ["python x"])
+    assert summary["chosen_L"] == 14
+    assert summary["tat_minus_sd"].interval.mean == pytest.approx(-0.05 + 0.05)
+    text = (tmp_path / "pilot_report.md").read_text()
+    assert "Regime where both hold: L = 14." in text
+    assert json.loads((tmp_path / "pilot_summary.json").read_text())["chosen_L"] == 14
