@@ -204,6 +204,19 @@ PRESETS = {
         stare_dots_per_recording=4,
         stare_frames_per_dot=40,
     ),
+    # The main job's data (`make demo`): the bench set's kind of subjects
+    # (one frame per dot) with as many training frames as the bench runs
+    # trained on (112 x 36 = 4,032), and two stare dots per test subject, so
+    # that rendering and training fit in a few minutes on 2 cores.
+    "demo": SyntheticConfig(
+        num_train_subjects=112,
+        num_val_subjects=20,
+        num_test_subjects=24,
+        dots_per_recording=36,
+        frames_per_dot=1,
+        stare_dots_per_recording=2,
+        stare_frames_per_dot=40,
+    ),
 }
 
 
