@@ -125,64 +125,6 @@ def _evaluate(predict_fn, data_dir, image_size):
     return results
 
 
-def constant_baseline(train_labels, data_dir, image_size):
-    """Errors of always predicting the training mean."""
-    import numpy as np
-
-    mean = train_labels.mean(axis=0).astype(np.float32)
-
-    def predict_fn(inputs):
-        return np.tile(mean, (len(inputs["face"]), 1))
-
-    results = _evaluate(predict_fn, data_dir, image_size)
-    results["prediction_cm"] = [float(v) for v in mean]
-    return results
-
-
-def _labels_and_metadata(data_dir, split, image_size, max_examples=None):
-    """Labels and metadata of a split, in stored order, without the images."""
-    import numpy as np
-    import tensorflow_datasets as tfds
-
-    from tat_keras.data import pipeline
-
-    keys = ("gaze_cm", "device", "orientation", "device_type", "recording", "dot")
-    dataset = pipeline.load_builder(data_dir, image_size).as_dataset(
-        split=split, shuffle_files=False,
-        decoders=tfds.decode.PartialDecoding({key: True for key in keys}))
-    columns = {key: [] for key in keys}
-    for batch in dataset.batch(8192).as_numpy_iterator():
-        for key in keys:
-            columns[key].append(batch[key])
-    columns = {key: np.concatenate(value) for key, value in columns.items()}
-    if max_examples:
-        columns = {key: value[:max_examples] for key, value in columns.items()}
-    return columns
-
-
-def device_orientation_baseline(data_dir, image_size, max_train_examples=None):
-    """Errors of predicting the training mean of the frame's (device,
-    orientation) pair."""
-    import numpy as np
-
-    from tat_keras import evaluation
-
-    train = _labels_and_metadata(data_dir, "train", image_size, max_train_examples)
-    overall = train["gaze_cm"].mean(axis=0)
-    means = {}
-    for pair in set(zip(train["device"], train["orientation"])):
-        chosen = (train["device"] == pair[0]) & (train["orientation"] == pair[1])
-        means[pair] = train["gaze_cm"][chosen].mean(axis=0)
-    results = {"pairs": len(means)}
-    for split, prefix in (("validation", "val"), ("test", "test")):
-        held_out = _labels_and_metadata(data_dir, split, image_size)
-        prediction = np.array([means.get(pair, overall) for pair in zip(
-            held_out["device"], held_out["orientation"])]).reshape(-1, 2)
-        results.update(evaluation.summarize(held_out["gaze_cm"], prediction, held_out,
-                                            prefix=prefix))
-    return results
-
-
 def baseline_config(data_dir, *, image_size, epochs, width_multiplier, batch_size,
                     learning_rate, batch_norm_momentum, x_bins, y_bins, augment,
                     max_train_examples, seed):
@@ -324,9 +266,12 @@ def main(argv):
         train_labels = train_labels[: FLAGS.max_train_examples]
 
     started = time.time()
-    constant = constant_baseline(train_labels, FLAGS.data_dir, FLAGS.image_size)
-    fixed = {"constant": constant, "device_orientation": device_orientation_baseline(
-        FLAGS.data_dir, FLAGS.image_size, FLAGS.max_train_examples)}
+    from tat_keras import baselines
+
+    fixed = baselines.evaluate(FLAGS.data_dir, FLAGS.image_size, FLAGS.max_train_examples)
+    constant = fixed["training mean"]
+    fixed = {"constant": constant,
+             "device_orientation": fixed["device and orientation prior"]}
     examples = {"train": int(len(train_labels)), "val": constant["val_examples"],
                 "test": constant["test_examples"]}
     payload = {"flags": {name: FLAGS[name].value for name in (
