@@ -1,15 +1,16 @@
 # Quick start:
-#   make demo   set up .venv, then make, prepare, train (standard + DwO), evaluate and
-#               export the quick synthetic data set's model
+#   make demo   set up .venv, then render, prepare, train (standard + DwO), export and
+#               evaluate the demo synthetic set's model, and print what it is worth
 #   make test   set up .venv, then run the test suite
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DATA := data/quick
-RUN := runs/quick
-# A recording of the quick set whose subject the face detector finds.
-DEMO_RECORDING ?= $(DATA)/raw/00024
+DATA := data/demo
+RUN := runs/demo
+# A test recording of the demo set (a subject training never saw): a phone
+# held upright.
+DEMO_RECORDING ?= $(DATA)/raw/00030
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test test-all setup clean-demo
@@ -23,7 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 $(DATA)/raw/.done: | $(VENV)/.installed
-	$(PY) recipes/make_synthetic.py --output_dir=$(DATA)/raw --preset=quick --num_workers=2 --overwrite
+	$(PY) recipes/make_synthetic.py --output_dir=$(DATA)/raw --preset=demo --num_workers=2 --overwrite
 	touch $@
 
 $(DATA)/tfds/.done: $(DATA)/raw/.done
@@ -32,8 +33,8 @@ $(DATA)/tfds/.done: $(DATA)/raw/.done
 
 # Rerunning after an interruption resumes the training from its checkpoint; a
 # finished run is trained again only when the flagfile or the data changed.
-$(RUN)/metrics.json: $(DATA)/tfds/.done recipes/configs/synthetic_quick.flags
-	$(PY) recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
+$(RUN)/metrics.json: $(DATA)/tfds/.done recipes/configs/synthetic_demo.flags
+	$(PY) recipes/train_tat.py --flagfile=recipes/configs/synthetic_demo.flags \
 		--data_dir=$(DATA)/tfds --model_dir=$(RUN) $(if $(wildcard $(RUN)/metrics.json),--overwrite,)
 
 demo: $(VENV)/.installed $(RUN)/metrics.json
@@ -43,14 +44,17 @@ demo: $(VENV)/.installed $(RUN)/metrics.json
 	$(PY) tflite/benchmark.py --tflite=$(RUN)/model_int8.tflite --threads=1 \
 		--output=$(RUN)/benchmark_int8.json --overwrite
 	@echo
+	@echo "Estimator: camera frames of $(DEMO_RECORDING) to points on its screen:"
+	$(PY) recipes/estimate.py --model=$(RUN)/model_int8.tflite --frames=$(DEMO_RECORDING) \
+		--max_frames=8 --output=$(RUN)/estimate/gaze.csv --draw_dir=$(RUN)/estimate/drawn
+	@echo
 	@echo "Keras model:  $(RUN)/model.keras   metrics: $(RUN)/metrics.json"
 	@echo "TFLite int8:  $(RUN)/model_int8.tflite   metrics: $(RUN)/metrics_int8.json"
 	@echo "Latency:      $(RUN)/benchmark_int8.json"
 	@echo "Logs:         $(VENV)/bin/tensorboard --logdir $(RUN)/logs"
 	@echo
-	@echo "Estimator: camera frames of $(DEMO_RECORDING) to points on its screen:"
-	$(PY) recipes/estimate.py --model=$(RUN)/model_int8.tflite --frames=$(DEMO_RECORDING) \
-		--max_frames=8 --output=$(RUN)/estimate/gaze.csv --draw_dir=$(RUN)/estimate/drawn
+	@echo "What the model is worth, on the test split (subjects training never saw):"
+	@$(PY) recipes/demo_summary.py --model_dir=$(RUN) --data_dir=$(DATA)/tfds
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q
