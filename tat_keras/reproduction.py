@@ -896,7 +896,8 @@ def write_report(results_dir, scale, seeds, commands):
             f"{curve['slope_high']:+.4f}]: "
             + ("still falling, so this scale does not over-fit and TAT's premise "
                "is not met." if curve["still_falling"] else
-               "no longer falling, so this scale over-fits, as TAT's premise needs."),
+               "no longer falling by the rule (its interval includes zero), which "
+               "does not show that this scale over-fits."),
             "",
         ]
     lines += diagnostics_markdown({

@@ -206,16 +206,16 @@ PRESETS = {
     ),
     # The main job's data (`make demo`): what the bench runs trained on
     # (about 4,000 frames, one per dot, from all 240 training subjects: many
-    # subjects matter more than many frames of each), with half the
-    # validation frames and two stare dots per test subject, so that
-    # rendering and training fit in a few minutes on 2 cores.
+    # subjects matter more than many frames of each); 48 test subjects with
+    # one stare sequence each, so that the test error spreads over more
+    # subjects and rendering and training fit in a few minutes on 2 cores.
     "demo": SyntheticConfig(
         num_train_subjects=240,
         num_val_subjects=20,
-        num_test_subjects=24,
+        num_test_subjects=48,
         dots_per_recording=17,
         frames_per_dot=1,
-        stare_dots_per_recording=2,
+        stare_dots_per_recording=1,
         stare_frames_per_dot=40,
     ),
 }
