@@ -11,7 +11,6 @@ on N workers is about N times this figure.
 """
 
 import os
-import sys
 import tempfile
 import time
 
@@ -20,11 +19,8 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from tat_keras.data.gaze_capture import layout  # noqa: E402
+from tat_keras import crops as crop_lib
+from tat_keras.data.gaze_capture import layout
 
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Crop side in pixels.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 300, "Frames to process.")
@@ -59,7 +55,7 @@ def benchmark(paths, image_size, rng):
     start = time.process_time()
     for path, face in zip(paths, face_boxes):
         image = layout.decode_jpeg(path)
-        crops = layout.crop_frame(image, face, left, right, image_size)
+        crops = crop_lib.crop_frame(image, face, left, right, image_size)
         encoded = [layout.encode_png(c) for c in crops.values()]
         assert all(encoded)
     return time.process_time() - start

@@ -9,18 +9,14 @@ the face and eye boxes and the three 64x64 crops the network sees:
 
 import collections
 import os
-import sys
 import tempfile
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib import patches  # noqa: E402
+from matplotlib import patches  # noqa: E402  (after choosing the backend)
 from matplotlib import pyplot  # noqa: E402
 
 from tat_keras.data import synthetic  # noqa: E402

@@ -28,19 +28,18 @@ import json
 import os
 import sys
 
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+
+from tat_keras import smoothing
+from tat_keras.data import devices
+from tat_keras.inference import estimator as estimator_lib
+from tat_keras.inference import screen
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from PIL import ImageDraw  # noqa: E402
-
-from tat_keras import smoothing  # noqa: E402
-from tat_keras.data import devices  # noqa: E402
-from tat_keras.inference import estimator as estimator_lib  # noqa: E402
-from tat_keras.inference import screen  # noqa: E402
 
 flags.DEFINE_string("model", None, "A .keras GazeNet or an exported .tflite file.")
 flags.DEFINE_string("frames", None, "Folder of frames, or a GazeCapture recording folder.")

@@ -26,16 +26,16 @@ import os
 import sys
 import time
 
+from absl import app
+from absl import flags
+import numpy as np
+import tqdm
+
+from tat_keras import crops
+from tat_keras.data.gaze_capture import layout
+from tat_keras.inference import detector as detector_lib
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-import numpy as np  # noqa: E402
-import tqdm  # noqa: E402
-
-from tat_keras.data.gaze_capture import layout  # noqa: E402
-from tat_keras.inference import detector as detector_lib  # noqa: E402
 
 flags.DEFINE_string("raw_dir", None, "GazeCapture-layout recordings (frames and JSON).")
 flags.DEFINE_bool("fit", False, "Fit the box conventions on the training recordings first.")
@@ -81,8 +81,8 @@ def _count(raw_dir, split, stride):
 
 def _data_boxes(recording, index):
     face = recording.boxes["face"][index]
-    left = layout.absolute_eye_boxes(face, recording.boxes["left_eye"][index])
-    right = layout.absolute_eye_boxes(face, recording.boxes["right_eye"][index])
+    left = crops.absolute_eye_boxes(face, recording.boxes["left_eye"][index])
+    right = crops.absolute_eye_boxes(face, recording.boxes["right_eye"][index])
     return face, left, right
 
 
@@ -146,16 +146,16 @@ def measure(raw_dir, detector, stride, model_path):
             continue
         face_iou.append(detector_lib.box_iou(detection.face_box, face))
         for box, truth in ((detection.left_eye_box, left), (detection.right_eye_box, right)):
-            absolute = layout.absolute_eye_boxes(detection.face_box, box)
+            absolute = crops.absolute_eye_boxes(detection.face_box, box)
             eye_iou.append(detector_lib.box_iou(absolute, truth))
         from_cascade.extend(detection.eyes_from_cascade)
         if predict is not None:
             size = predict.image_size
-            mine = layout.crop_frame(
+            mine = crops.crop_frame(
                 image, detection.face_box, detection.left_eye_box,
                 detection.right_eye_box, size,
             )
-            theirs = layout.crop_frame(
+            theirs = crops.crop_frame(
                 image, face, recording.boxes["left_eye"][index],
                 recording.boxes["right_eye"][index], size,
             )

@@ -13,16 +13,12 @@ from the twin's geometry without rendering a pixel:
 
 import json
 import os
-import sys
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
-from tat_keras.data import synthetic  # noqa: E402
-from tat_keras.data.synthetic import oracles  # noqa: E402
+from tat_keras.data import synthetic
+from tat_keras.data.synthetic import oracles
 
 _PRESET = flags.DEFINE_enum("preset", "quick", sorted(synthetic.PRESETS), "Preset.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the dataset.")

@@ -21,21 +21,18 @@ of one dot):
 
 import json
 import os
-import sys
 import tempfile
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 import numpy as np
 
-from tat_keras.data import synthetic  # noqa: E402
-from tat_keras.data.gaze_capture import layout  # noqa: E402
-from tat_keras.data.synthetic import detector  # noqa: E402
-from tat_keras.data.synthetic import geometry  # noqa: E402
-from tat_keras.data.synthetic import scene  # noqa: E402
+from tat_keras import crops as crop_lib
+from tat_keras.data import synthetic
+from tat_keras.data.gaze_capture import layout
+from tat_keras.data.synthetic import detector
+from tat_keras.data.synthetic import geometry
+from tat_keras.data.synthetic import scene
 
 _PRESET = flags.DEFINE_enum("preset", "quick", sorted(synthetic.PRESETS), "Preset.")
 _OUTPUT = flags.DEFINE_string("output", "data/jitter_decomposition.json", "JSON to write.")
@@ -94,7 +91,7 @@ def _crop_changes(config, index, folder):
         crops = []
         for i in chosen:
             image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[i]))
-            crop = layout.crop_frame(
+            crop = crop_lib.crop_frame(
                 image, recording.boxes["face"][i], recording.boxes["left_eye"][i],
                 recording.boxes["right_eye"][i], _CROP,
             )

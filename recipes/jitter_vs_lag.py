@@ -35,8 +35,8 @@ import json
 import os
 import sys
 
+# Before the imports: `jitter_lag` loads TensorFlow (through `tat_keras.metrics`).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402

@@ -31,16 +31,11 @@ A variant of a preset, one `SyntheticConfig` field changed per `--set`
 
 import dataclasses
 import os
-import sys
 
-if __package__ in (None, ""):
-    # Run as a script: make the repository root importable.
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 
-from tat_keras.data import synthetic  # pylint: disable=g-import-not-at-top
+from tat_keras.data import synthetic
 
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir",

@@ -14,21 +14,15 @@ the resolved flags go to `prepare_flags.json` beside it.
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
 
-try:
-    import tat_keras  # noqa: F401
-except ImportError:  # Run from a clone without installing the package.
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import tensorflow_datasets as tfds  # noqa: E402
+import tensorflow_datasets as tfds
 
 # Importing the builder module registers `gaze_capture` with TFDS.
-from tat_keras.data.gaze_capture import gaze_capture_dataset_builder as gaze_capture  # noqa: E402
-from tat_keras.data.gaze_capture import layout  # noqa: E402
+from tat_keras.data.gaze_capture import gaze_capture_dataset_builder as gaze_capture
+from tat_keras.data.gaze_capture import layout
 
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Folder holding the raw recording folders (%05d)."

@@ -56,11 +56,10 @@ import time
 from absl import app
 from absl import flags
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+from tat_keras import reporting
+from tat_keras import reproduction
 
-from tat_keras import reporting  # noqa: E402
-from tat_keras import reproduction  # noqa: E402
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_enum("suite", "all", list(reproduction.SUITE_NAMES), "Which runs to train.")
 flags.DEFINE_enum("scale", "bench", list(reproduction.SCALES), "Scale of every run.")

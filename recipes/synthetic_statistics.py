@@ -12,17 +12,13 @@ import collections
 import json
 import math
 import os
-import sys
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 import numpy as np
 
-from tat_keras.data import synthetic  # noqa: E402
-from tat_keras.data.synthetic import geometry  # noqa: E402
+from tat_keras.data import synthetic
+from tat_keras.data.synthetic import geometry
 
 _PRESET = flags.DEFINE_enum("preset", "quick", sorted(synthetic.PRESETS), "Preset.")
 _OUTPUT = flags.DEFINE_string(

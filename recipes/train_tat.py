@@ -44,14 +44,13 @@ import json
 import os
 import sys
 
+from absl import app
+from absl import flags
+
+from tat_keras.training import config as config_lib
+from tat_keras.training import distributed
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from tat_keras.training import config as config_lib  # noqa: E402
-from tat_keras.training import distributed  # noqa: E402
 
 _DEFAULTS = config_lib.TrainConfig()
 

@@ -21,13 +21,12 @@ import json
 import os
 import sys
 
+from absl import app
+from absl import flags
+
+from tat_keras.export import modes  # Imports nothing heavy.
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from tat_keras.export import modes  # noqa: E402  (imports nothing heavy)
 
 flags.DEFINE_string("model_dir", None, "Training run folder holding model.keras.")
 flags.DEFINE_enum("mode", "float32", modes.MODES, "Conversion mode.")

@@ -10,12 +10,10 @@ the files stay a few KB.
 
 import os
 import shutil
-import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(_HERE))))
 
-from tat_keras.data import synthetic  # noqa: E402
+from tat_keras.data import synthetic
 
 DUMMY_DIR = os.path.join(_HERE, "dummy_data")
 
