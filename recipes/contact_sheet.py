@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 from matplotlib import patches  # noqa: E402  (after choosing the backend)
 from matplotlib import pyplot  # noqa: E402
 
+from tat_keras import crops as crop_lib  # noqa: E402
 from tat_keras.data import synthetic  # noqa: E402
 from tat_keras.data.gaze_capture import layout  # noqa: E402
 
@@ -64,7 +65,7 @@ def main(argv):
             image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[frame]))
             face = recording.boxes["face"][frame]
             eyes = [
-                layout.absolute_eye_boxes(face, recording.boxes[k][frame])
+                crop_lib.absolute_eye_boxes(face, recording.boxes[k][frame])
                 for k in ("left_eye", "right_eye")
             ]
             axes[row, 0].imshow(image)
@@ -77,7 +78,7 @@ def main(argv):
                 f"{lighting}{', glasses' if glasses else ''}",
                 fontsize=7,
             )
-            crops = layout.crop_frame(
+            crops = crop_lib.crop_frame(
                 image, face, recording.boxes["left_eye"][frame],
                 recording.boxes["right_eye"][frame], 64,
             )

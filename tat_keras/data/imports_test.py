@@ -1,4 +1,4 @@
-"""Importing the data and file-format modules loads neither TensorFlow nor Keras."""
+"""Importing the data, file-format and crop modules loads neither TensorFlow nor Keras."""
 
 import os
 import subprocess
@@ -8,6 +8,7 @@ import sys
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _HEAVY = ("tensorflow", "keras", "tensorflow_datasets")
 _LIGHT_MODULES = (
+    "tat_keras.crops",
     "tat_keras.data",
     "tat_keras.data.devices",
     "tat_keras.data.gaze_capture",

@@ -3,7 +3,7 @@
 `GazeEstimator.estimate(frame, device=..., orientation=...)` runs the whole
 path of an app: the face and eye detector (`detector.py`) gives boxes in
 GazeCapture's convention, the crops are cut exactly as the data builder cuts
-them (`tat_keras.data.layout.crop_frame`: edge fill, bilinear
+them (`tat_keras.crops.crop_frame`: edge fill, bilinear
 resize), the network predicts the gaze in centimetres from the camera, the
 gaze becomes a point on the screen of that device and orientation
 (`screen.py`), and a One Euro filter steadies it over time. A frame with no
@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
+from tat_keras import crops as crop_lib
 from tat_keras import smoothing
-from tat_keras.data.gaze_capture import layout
 from tat_keras.inference import detector as detector_lib
 from tat_keras.inference import screen
 
@@ -227,7 +227,7 @@ class GazeEstimator:
     def _estimate_boxes(
         self, frame, face_box, left_eye_box, right_eye_box, device, orientation, timestamp
     ):
-        crops = layout.crop_frame(
+        crops = crop_lib.crop_frame(
             frame, face_box, left_eye_box, right_eye_box, self.image_size
         )
         if crops is None:  # A box wholly outside the frame.

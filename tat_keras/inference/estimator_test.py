@@ -3,9 +3,9 @@ import os
 import numpy as np
 import pytest
 
+from tat_keras import crops as crop_lib
 from tat_keras import smoothing
 from tat_keras.data import devices
-from tat_keras.data.gaze_capture import layout
 from tat_keras.inference import detector as detector_lib
 from tat_keras.inference import estimator as estimator_lib
 from tat_keras.inference import screen
@@ -47,7 +47,7 @@ def test_estimate_with_known_boxes_matches_crops_model_and_screen_mapping(frame)
     model = _LinearModel()
     est = estimator_lib.GazeEstimator(model, 64, detector=_FixedDetector(), smoother=None)
     result = est.estimate(frame, device="iPad Air 2", orientation=3, timestamp=1.0)
-    crops = layout.crop_frame(frame, FACE, LEFT, RIGHT, 64)
+    crops = crop_lib.crop_frame(frame, FACE, LEFT, RIGHT, 64)
     for name in ("face", "left_eye", "right_eye"):
         np.testing.assert_array_equal(model.calls[0][name][0], crops[name].astype(np.float32))
         assert model.calls[0][name].dtype == np.float32
@@ -157,7 +157,7 @@ def test_from_keras_runs_a_saved_gaze_net(tmp_path, frame):
     model.save(path)
     est = estimator_lib.GazeEstimator.from_keras(path, detector=_FixedDetector())
     result = est.estimate(frame, device="iPhone 6", orientation=2, timestamp=0.0)
-    crops = layout.crop_frame(frame, FACE, LEFT, RIGHT, 32)
+    crops = crop_lib.crop_frame(frame, FACE, LEFT, RIGHT, 32)
     inputs = {k: v[None].astype(np.float32) for k, v in crops.items()}
     expected = np.asarray(model.decode({k: np.asarray(v) for k, v in model(inputs).items()}))[0]
     np.testing.assert_allclose(result.gaze_cm, expected, rtol=1e-5, atol=1e-5)

@@ -1,4 +1,4 @@
-"""Tests of GazeCapture parsing, skip reasons and crops."""
+"""Tests of GazeCapture parsing, skip reasons and writing."""
 
 import json
 import os
@@ -69,44 +69,6 @@ def test_process_recording_examples(tmp_path):
     assert example["orientation"] == 3
     assert example["face"].startswith(b"\x89PNG")
     assert gio.read_split(path) == "validation"
-
-
-def test_eye_boxes_are_relative_to_face_box():
-    frame = _frames(1)[0]
-    crops = gio.crop_frame(frame, FACE, LEFT_EYE, RIGHT_EYE, image_size=16)
-    # The left eye crop is the red square only, the right eye crop the blue.
-    np.testing.assert_allclose(
-        crops["left_eye"][2:-2, 2:-2].reshape(-1, 3).mean(0), [250, 20, 20], atol=3
-    )
-    np.testing.assert_allclose(
-        crops["right_eye"][2:-2, 2:-2].reshape(-1, 3).mean(0), [20, 20, 250], atol=3
-    )
-    assert gio.absolute_eye_boxes(FACE, LEFT_EYE).tolist() == [340, 160, 60, 60]
-
-
-def test_crop_past_frame_repeats_edge_pixels():
-    image = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3) + 10
-    crop = gio.crop_with_edge_fill(image, x=-2, y=-1, width=4, height=3)
-    expected = np.pad(image, ((1, 0), (2, 0), (0, 0)), mode="edge")[:3, :4]
-    np.testing.assert_array_equal(crop, expected)
-    # Bottom-right corner beyond the frame: the corner pixel repeated.
-    corner = gio.crop_with_edge_fill(image, x=5, y=4, width=3, height=2)
-    np.testing.assert_array_equal(corner, np.broadcast_to(image[4, 5], (2, 3, 3)))
-    assert corner.min() > 0  # Never black.
-
-
-def test_face_crop_past_frame_is_not_black():
-    frame = np.full((480, 640, 3), 200, np.uint8)
-    frame[:, :320] = 100  # Left half darker; the box reaches past the left edge.
-    crops = gio.crop_frame(
-        frame,
-        [-100, -50, 200, 200],
-        [150, 100, 40, 40],
-        [110, 100, 40, 40],
-        image_size=20,
-    )
-    face = crops["face"]
-    np.testing.assert_array_equal(face, np.full_like(face, 100))
 
 
 def test_box_outside_frame_is_skipped(tmp_path):
@@ -188,23 +150,6 @@ def test_list_recordings_ignores_other_entries(tmp_path):
     for name in ("00002", "00010", "notes", "00003.zip"):
         (tmp_path / name).mkdir()
     assert gio.list_recordings(str(tmp_path)) == ["00002", "00010"]
-
-
-def test_crop_rejects_empty_box():
-    with pytest.raises(ValueError, match="width=0"):
-        gio.crop_with_edge_fill(np.zeros((4, 4, 3), np.uint8), 0, 0, 0, 2)
-
-
-@pytest.mark.parametrize(
-    "box", [(-3, 2, 5, 4), (4, -2, 6, 9), (-2, -2, 10, 9), (7, 6, 3, 2), (-5, 1, 2, 2)]
-)
-def test_edge_fill_equals_numpy_edge_padding(box):
-    x, y, w, h = box
-    image = np.random.default_rng(0).integers(1, 255, (5, 6, 3), dtype=np.uint8)
-    pad = 12
-    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    expected = padded[y + pad : y + pad + h, x + pad : x + pad + w]
-    np.testing.assert_array_equal(gio.crop_with_edge_fill(image, x, y, w, h), expected)
 
 
 def test_face_grid_values():
