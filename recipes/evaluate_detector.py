@@ -3,22 +3,36 @@ r"""Measures the face and eye detector against the data's own boxes.
 Usage (the README's figures, on the quick synthetic set):
 
     python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
+        --detector=mediapipe --variant=short_range \
+        --output=runs/detector/mediapipe_short_range.json
+    python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
+        --detector=mediapipe --variant=full_range \
+        --output=runs/detector/mediapipe_full_range.json
+    python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
+        --detector=haar --output=runs/detector/haar.json
+    # With a model: its error on detector crops against the data's crops,
+    # and the estimator's latency end to end.
+    python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
         --model=runs/quick/model.keras --tflite=runs/quick/model_int8.tflite \
         --output=runs/detector/detector.json
 
-With `--fit`, the box conventions (centre shift and scale of the cascade's
-face and eye boxes onto the data's) and the eye layout are first fitted on
-the training recordings (every `--fit_stride`-th frame) and then used for
-the measurement; without it, the detector's defaults are measured. On the
-test recordings (every frame whose face and eyes the data marks valid) it
-reports the detection rate, the IoU of the face and eye boxes with the
-data's, the share of eyes found by the eye cascade, and, with `--model`, the
+`--detector` is MediaPipe's BlazeFace and face mesh (the default;
+`--variant` picks BlazeFace's short- or full-range model) or OpenCV's Haar
+cascades. With `--fit`, the box conventions (centre shift and scale of the
+detector's face and eye boxes onto the data's; for Haar also the eye
+layout) are first fitted on the training recordings (every
+`--fit_stride`-th frame) and then used for the measurement; without it, the
+detector's defaults are measured. On the test recordings (every frame whose
+face and eyes the data marks valid) it reports the detection rate, the IoU
+of the face and eye boxes with the data's, the share of eyes the detector
+saw itself (mesh or eye cascade, not the layout), the detector's time per
+frame on one thread (median and 90th percentile), and, with `--model`, the
 model's error in cm on detector crops against the data's crops on the same
-frames. With `--tflite` it times the detector per frame and the estimator
-end to end (detector, crops, the `.tflite` model, screen mapping, filter).
-`--face_cascade`, `--min_neighbors` and `--detect_width` compare detector
-settings. It also runs the detector on the photograph `astronaut.png` that
-scikit-image ships in its wheel, when scikit-image is installed.
+frames. With `--tflite` it times the estimator end to end (detector, crops,
+the `.tflite` model, screen mapping, filter). `--face_cascade`,
+`--min_neighbors` and `--detect_width` compare Haar settings. It also runs
+the detector on the photograph `astronaut.png` that scikit-image ships in
+its wheel, when scikit-image is installed.
 """
 
 import json
@@ -45,6 +59,10 @@ flags.DEFINE_string("model", None, "A .keras model: error on detector vs data cr
 flags.DEFINE_string("tflite", None, "A .tflite model: end-to-end estimator latency.")
 flags.DEFINE_integer("latency_frames", 60, "Frames timed for the latencies.")
 flags.DEFINE_string("output", None, "JSON file for the results.")
+flags.DEFINE_enum("detector", detector_lib.DEFAULT_DETECTOR, sorted(detector_lib.DETECTORS),
+                  "Face and eye detector.")
+flags.DEFINE_enum("variant", "short_range", ["short_range", "full_range"],
+                  "BlazeFace model of --detector=mediapipe.")
 flags.DEFINE_string("face_cascade", detector_lib.FACE_CASCADE, "Face cascade file.")
 flags.DEFINE_integer("min_neighbors", 3, "Detections a face needs to be kept.")
 flags.DEFINE_integer("detect_width", 320, "Longer side the frame is shrunk to.")
@@ -86,9 +104,9 @@ def _data_boxes(recording, index):
     return face, left, right
 
 
-def fit(raw_dir, stride, detector_options):
-    """Fits the face and eye conventions and the eye layout on `train`."""
-    detector = detector_lib.HaarFaceEyeDetector(**detector_options)
+def fit(raw_dir, stride, detector_name, detector_options):
+    """Fits the face and eye conventions (and Haar's eye layout) on `train`."""
+    detector = detector_lib.make_detector(detector_name, **detector_options)
     faces, eyes, layout = ([], []), ([], []), ([], [], [])
     total = _count(raw_dir, "train", stride)
     for recording, index, image in tqdm.tqdm(
@@ -112,11 +130,12 @@ def fit(raw_dir, stride, detector_options):
     result = {
         "face_convention": detector_lib.fit_box_convention(*faces),
         "eye_convention": detector_lib.fit_box_convention(*eyes),
-        "eye_layout": detector_lib.fit_eye_layout(*layout),
         "fit_faces": len(faces[0]),
         "fit_eyes": len(eyes[0]),
         "fit_frames": total,
     }
+    if detector_name == "haar":
+        result["eye_layout"] = detector_lib.fit_eye_layout(*layout)
     return result
 
 
@@ -129,7 +148,7 @@ def measure(raw_dir, detector, stride, model_path):
         predict = estimator_lib.GazeEstimator.from_keras(
             model_path, detector=detector, smoother=None
         )
-    found, face_iou, eye_iou, from_cascade, seconds = [], [], [], [], []
+    found, face_iou, eye_iou, eyes_detected, seconds = [], [], [], [], []
     per_recording = {}
     crops_detector, crops_data, gaze_true = [], [], []
     total = _count(raw_dir, "test", stride)
@@ -148,7 +167,7 @@ def measure(raw_dir, detector, stride, model_path):
         for box, truth in ((detection.left_eye_box, left), (detection.right_eye_box, right)):
             absolute = crops.absolute_eye_boxes(detection.face_box, box)
             eye_iou.append(detector_lib.box_iou(absolute, truth))
-        from_cascade.extend(detection.eyes_from_cascade)
+        eyes_detected.extend(detection.eyes_detected)
         if predict is not None:
             size = predict.image_size
             mine = crops.crop_frame(
@@ -171,8 +190,9 @@ def measure(raw_dir, detector, stride, model_path):
         "face_iou_at_least_0.5": float(np.mean(np.asarray(face_iou) >= 0.5)),
         "eye_iou_mean": float(np.mean(eye_iou)),
         "eye_iou_median": float(np.median(eye_iou)),
-        "eyes_from_cascade": float(np.mean(from_cascade)),
+        "eyes_detected": float(np.mean(eyes_detected)),
         "detector_ms_median_test_frames": 1000 * float(np.median(seconds)),
+        "detector_ms_p90_test_frames": 1000 * float(np.percentile(seconds, 90)),
         "detection_rate_per_recording": {
             k: round(float(np.mean(v)), 3) for k, v in sorted(per_recording.items())
         },
@@ -245,7 +265,7 @@ def real_photograph(detector):
         "photograph_face_found": detection is not None,
         "photograph_raw_face_box": None if raw_face is None else raw_face.tolist(),
         "photograph_face_box": None if detection is None else detection.face_box.round(1).tolist(),
-        "photograph_eyes_from_cascade": None if detection is None else list(detection.eyes_from_cascade),
+        "photograph_eyes_detected": None if detection is None else list(detection.eyes_detected),
         "photograph_raw_eye_boxes": [e.tolist() for e in raw_eyes],
     }
 
@@ -257,17 +277,21 @@ def main(argv):
         print(f"error: no recordings at {FLAGS.raw_dir}; render them with "
               "recipes/make_synthetic.py", file=sys.stderr)
         return 1
-    results = {"raw_dir": FLAGS.raw_dir}
+    results = {"raw_dir": FLAGS.raw_dir, "detector": FLAGS.detector}
     kwargs = {}
-    detector_options = {"face_cascade": FLAGS.face_cascade,
-                        "min_neighbors": FLAGS.min_neighbors,
-                        "detect_width": FLAGS.detect_width}
+    if FLAGS.detector == "haar":
+        detector_options = {"face_cascade": FLAGS.face_cascade,
+                            "min_neighbors": FLAGS.min_neighbors,
+                            "detect_width": FLAGS.detect_width}
+    else:  # One thread: the time per frame an app would see on one core.
+        detector_options = {"variant": FLAGS.variant, "num_threads": 1}
+        results["variant"] = FLAGS.variant
     if FLAGS.fit:
-        fitted = fit(FLAGS.raw_dir, FLAGS.fit_stride, detector_options)
-        kwargs = {k: fitted[k] for k in ("face_convention", "eye_convention", "eye_layout")}
+        fitted = fit(FLAGS.raw_dir, FLAGS.fit_stride, FLAGS.detector, detector_options)
+        kwargs = {k: v for k, v in fitted.items() if not k.startswith("fit_")}
         results.update({k: repr(v) if k in kwargs else v for k, v in fitted.items()})
         print("fitted:", json.dumps({k: results[k] for k in fitted}, indent=2))
-    detector = detector_lib.HaarFaceEyeDetector(**kwargs, **detector_options)
+    detector = detector_lib.make_detector(FLAGS.detector, **kwargs, **detector_options)
     results.update(measure(FLAGS.raw_dir, detector, FLAGS.test_stride, FLAGS.model))
     if FLAGS.tflite:
         results.update(latency(FLAGS.raw_dir, detector, FLAGS.tflite, FLAGS.latency_frames))

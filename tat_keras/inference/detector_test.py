@@ -1,14 +1,57 @@
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
+from tat_keras import crops
+from tat_keras.data.gaze_capture import layout
 from tat_keras.inference import detector as detector_lib
+from tat_keras.inference import mediapipe_models
 
 
 @pytest.fixture(scope="module")
 def detector():
     return detector_lib.HaarFaceEyeDetector()
+
+
+@pytest.fixture(scope="module")
+def mediapipe():
+    return detector_lib.MediaPipeFaceEyeDetector()
+
+
+def _astronaut():
+    skimage = pytest.importorskip("skimage")
+    from PIL import Image
+
+    path = os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png")
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def twin_frames(tmp_path_factory):
+    """Valid frames of six test recordings of the quick synthetic twin, with
+    the data's boxes (a few frames each: fast to render)."""
+    from tat_keras.data import synthetic
+    from tat_keras.data.synthetic import writer
+
+    config = dataclasses.replace(
+        synthetic.PRESETS["quick"], dots_per_recording=3, frames_per_dot=1,
+        stare_dots_per_recording=1, stare_frames_per_dot=1)
+    root = tmp_path_factory.mktemp("twin")
+    frames = []
+    for index in range(6):
+        path = str(root / f"{index:05d}")
+        writer.render_recording(path, recording_index=index, split="test", config=config)
+        recording = layout.read_recording(path)
+        for i, reason in enumerate(layout.frame_skip_reasons(recording)):
+            if reason is None:
+                image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[i]))
+                face = recording.boxes["face"][i]
+                frames.append((image, face,
+                               crops.absolute_eye_boxes(face, recording.boxes["left_eye"][i]),
+                               crops.absolute_eye_boxes(face, recording.boxes["right_eye"][i])))
+    return frames
 
 
 def test_box_convention_apply_and_fit_are_inverse():
@@ -49,18 +92,14 @@ def test_no_face_on_a_blank_or_noise_frame(detector):
     assert detector.detect(noise) is None
 
 
-def test_finds_a_real_face_in_a_photograph_a_package_ships(detector):
-    skimage = pytest.importorskip("skimage")
-    from PIL import Image
-
-    path = os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png")
-    image = np.asarray(Image.open(path).convert("RGB"))
-    detection = detector.detect(image)
+@pytest.mark.parametrize("name", ["haar", "mediapipe"])
+def test_finds_a_real_face_in_a_photograph_a_package_ships(name, detector, mediapipe):
+    detection = {"haar": detector, "mediapipe": mediapipe}[name].detect(_astronaut())
     assert detection is not None
     x, y, w, h = detection.face_box
     # Eileen Collins' face in the 512x512 portrait lies about x 165-290, y 50-180.
     assert 165 < x + w / 2 < 290 and 50 < y + h / 2 < 180 and 80 < w < 200
-    assert detection.eyes_from_cascade == (True, True)
+    assert detection.eyes_detected == (True, True)
     # The subject's left eye is on the right of the image, both in the upper face.
     assert detection.left_eye_box[0] > detection.right_eye_box[0]
     for eye in (detection.left_eye_box, detection.right_eye_box):
@@ -78,3 +117,88 @@ def test_bad_frames_and_arguments_are_refused(detector):
         detector_lib.HaarFaceEyeDetector(detect_width=8)
     with pytest.raises(FileNotFoundError, match="Cannot load the Haar cascade"):
         detector_lib.HaarFaceEyeDetector(face_cascade="no_such_cascade.xml")
+
+
+def test_mediapipe_eye_landmarks_lie_in_their_eye_boxes(mediapipe):
+    detection = mediapipe.detect(_astronaut())
+    assert detection.eye_landmarks.shape == (2, 16, 2)
+    for contour, box in zip(detection.eye_landmarks,
+                            (detection.left_eye_box, detection.right_eye_box)):
+        x, y, w, h = crops.absolute_eye_boxes(detection.face_box, box)
+        assert np.all((contour[:, 0] > x) & (contour[:, 0] < x + w))
+        assert np.all((contour[:, 1] > y) & (contour[:, 1] < y + h))
+
+
+def test_eye_boxes_from_landmarks_against_numpy():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 400, (468, 3))
+    left, right = detector_lib.eye_boxes_from_landmarks(points, side_ratio=1.7)
+    for box, (a, b) in ((left, (263, 362)), (right, (33, 133))):
+        side = 1.7 * np.hypot(*(points[a, :2] - points[b, :2]))
+        centre = (points[a, :2] + points[b, :2]) / 2
+        np.testing.assert_allclose(box, [*(centre - side / 2), side, side])
+    with pytest.raises(ValueError, match=r"468 points.*Received: shape=\(68, 2\)"):
+        detector_lib.eye_boxes_from_landmarks(np.zeros((68, 2)))
+    with pytest.raises(ValueError, match="side_ratio must be positive. Received: side_ratio=0"):
+        detector_lib.eye_boxes_from_landmarks(points, side_ratio=0)
+
+
+def test_mediapipe_boxes_match_the_twins_boxes(mediapipe, twin_frames):
+    """Mesh landmarks to boxes, mapped by the default conventions, against the
+    boxes the synthetic twin writes (its model of Apple's detector)."""
+    assert len(twin_frames) >= 12
+    raw = {"face": [], "eye": []}
+    truth = {"face": [], "eye": []}
+    iou = {"face": [], "eye": []}
+    for image, face, left, right in twin_frames:
+        detection = mediapipe.detect(image)
+        assert detection is not None
+        raw_face, raw_eyes = mediapipe.detect_raw(image)
+        raw["face"].append(raw_face)
+        truth["face"].append(face)
+        raw["eye"] += raw_eyes
+        truth["eye"] += [left, right]
+        iou["face"].append(detector_lib.box_iou(detection.face_box, face))
+        for box, data_box in ((detection.left_eye_box, left), (detection.right_eye_box, right)):
+            iou["eye"].append(detector_lib.box_iou(
+                crops.absolute_eye_boxes(detection.face_box, box), data_box))
+    # Every eye box lands on its own eye (the subject's left on the image right).
+    assert min(iou["eye"]) > 0.3 and min(iou["face"]) > 0.5
+    assert np.median(iou["face"]) > 0.75 and np.median(iou["eye"]) > 0.7
+    # The conventions fitted on these frames are close to the defaults, which
+    # were fitted on the quick set's training recordings.
+    for name, default in (("face", detector_lib.MEDIAPIPE_FACE_CONVENTION),
+                          ("eye", detector_lib.MEDIAPIPE_EYE_CONVENTION)):
+        fitted = detector_lib.fit_box_convention(raw[name], truth[name])
+        assert abs(fitted.dx - default.dx) < 0.05 and abs(fitted.dy - default.dy) < 0.05
+        assert abs(fitted.scale - default.scale) < 0.08
+        # And mapping the raw boxes improves on taking them as they are.
+        mapped = np.stack([default.apply(b) for b in raw[name]])
+        assert np.mean(detector_lib.box_iou(mapped, np.asarray(truth[name]))) > np.mean(
+            detector_lib.box_iou(np.asarray(raw[name]), np.asarray(truth[name])))
+
+
+def test_no_mediapipe_face_on_a_blank_or_noise_frame(mediapipe):
+    assert mediapipe.detect(np.full((480, 640, 3), 127, np.uint8)) is None
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    assert mediapipe.detect(noise) is None
+    assert mediapipe.detect_raw(noise) == (None, [])
+
+
+def test_make_detector_and_its_errors():
+    assert isinstance(detector_lib.make_detector(), detector_lib.MediaPipeFaceEyeDetector)
+    assert detector_lib.make_detector("mediapipe", variant="full_range").variant == "full_range"
+    with pytest.raises(ValueError, match=r"Unknown detector. Use one of \['haar', 'mediapipe'\]"):
+        detector_lib.make_detector("yunet")
+    with pytest.raises(ValueError, match="min_presence must lie in"):
+        detector_lib.MediaPipeFaceEyeDetector(min_presence=0)
+    with pytest.raises(ValueError, match="num_threads must be a positive integer"):
+        detector_lib.MediaPipeFaceEyeDetector(num_threads=0)
+    with pytest.raises(ValueError, match="dtype=float64"):
+        detector_lib.MediaPipeFaceEyeDetector().detect(np.zeros((480, 640, 3)))
+
+
+def test_mediapipe_models_are_shipped_by_the_wheel():
+    folder = mediapipe_models.model_dir()
+    for spec in mediapipe_models.MODELS.values():
+        assert os.path.isfile(os.path.join(folder, spec["file"]))

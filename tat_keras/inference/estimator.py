@@ -79,7 +79,8 @@ class GazeEstimator:
         returns gaze in cm (B, 2).
       image_size: int. the crop side `S` the model takes.
       detector: object with `detect(frame)` returning a
-        `detector.Detection` or None; default `HaarFaceEyeDetector()`.
+        `detector.Detection` or None; default `detector.make_detector()`
+        (MediaPipe's BlazeFace and face mesh).
       smoother: a filter of `tat_keras.smoothing` (applied to the gaze in
         cm) or None for none; default the recommended One Euro setting.
 
@@ -101,7 +102,7 @@ class GazeEstimator:
             )
         self.predict_fn = predict_fn
         self.image_size = int(image_size)
-        self.detector = detector if detector is not None else detector_lib.HaarFaceEyeDetector()
+        self.detector = detector if detector is not None else detector_lib.make_detector()
         if isinstance(smoother, str) and smoother == "default":
             smoother = smoothing.OneEuroFilter(
                 DEFAULT_MIN_CUTOFF, DEFAULT_BETA, DEFAULT_D_CUTOFF
