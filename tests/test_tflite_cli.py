@@ -108,6 +108,18 @@ def test_evaluate_rejects_a_tflite_that_does_not_take_the_data(tmp_path):
     assert "not a gaze model" in result.stderr and "inputs ['face'" in result.stderr
 
 
+@pytest.mark.parametrize("script", ["evaluate.py", "benchmark.py"])
+def test_a_file_that_is_not_a_tflite_model_is_refused(tmp_path, script):
+    path = tmp_path / "notes.tflite"
+    path.write_text("hello world, not a model at all")
+    result = run_tool(script, f"--tflite={path}", f"--data_dir={tmp_path}" if script == "evaluate.py"
+                      else "--runs=1")
+    assert result.returncode == 1
+    assert (f"error: {path} is not a TFLite model: expected a .tflite flatbuffer "
+            "(file identifier 'TFL3' at byte 4)") in result.stderr
+    assert "Traceback" not in result.stderr and "struct.error" not in result.stderr
+
+
 def test_android_benchmark_against_fake_adb(tmp_path):
     log = tmp_path / "adb.log"
     fake = tmp_path / "bin" / "adb"

@@ -61,6 +61,7 @@ def main(argv):
     if FLAGS.output and os.path.exists(FLAGS.output) and not FLAGS.overwrite:
         print(f"error: {FLAGS.output} exists; pass --overwrite to replace it.", file=sys.stderr)
         return 1
+    from tat_keras import model_files
     from tat_keras.export import runner as runner_lib
     from tat_keras.export import tflite as tflite_lib
 
@@ -71,6 +72,11 @@ def main(argv):
         if not os.path.isfile(path):
             print(f"error: no .tflite file at {path}; export one with "
                   "tflite/export.py.", file=sys.stderr)
+            return 1
+        try:
+            model_files.check_tflite_file(path)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
         metadata = tflite_lib.read_metadata(path) or {}
         row = {

@@ -45,9 +45,11 @@ def main(argv):
     if FLAGS.output and os.path.exists(FLAGS.output) and not FLAGS.overwrite:
         return fail(f"{FLAGS.output} exists; pass --overwrite to replace it.")
     from tat_keras import evaluation
+    from tat_keras import model_files
     from tat_keras.export import runner as runner_lib
 
     try:
+        model_files.check_tflite_file(FLAGS.tflite)
         model = runner_lib.TFLiteGazeModel(FLAGS.tflite, num_threads=FLAGS.num_threads)
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))

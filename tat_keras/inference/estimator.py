@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from tat_keras import crops as crop_lib
+from tat_keras import model_files
 from tat_keras import smoothing
 from tat_keras.inference import detector as detector_lib
 from tat_keras.inference import screen
@@ -52,6 +53,8 @@ class GazeResult:
       gaze_cm: (x, y) from the camera, the user's right and up, or None.
       screen_points, screen_pixels: (x, y) or None, not clipped to the screen.
       smoothed_cm, smoothed_points: (x, y) after the filter, or None.
+      eye_landmarks: float array (2, N, 2) or None. the detector's contour
+        of the left and right eye in frame pixels, when it gives one.
     """
 
     face_found: bool
@@ -64,6 +67,7 @@ class GazeResult:
     screen_pixels: tuple = None
     smoothed_cm: tuple = None
     smoothed_points: tuple = None
+    eye_landmarks: np.ndarray = None
 
 
 def _pair(values):
@@ -118,7 +122,13 @@ class GazeEstimator:
         Args:
           path: str. the `.keras` file.
           **kwargs: `detector`, `smoother`.
+
+        Raises:
+          FileNotFoundError: no file at `path`.
+          ValueError: `path` is not a `.keras` archive (the message says
+            what was expected).
         """
+        model_files.check_keras_file(path)
         import keras
 
         import tat_keras  # noqa: F401  Registers the model's classes.
@@ -142,8 +152,15 @@ class GazeEstimator:
           path: str. the `.tflite` file.
           num_threads: int or None. interpreter threads.
           **kwargs: `detector`, `smoother`.
+
+        Raises:
+          FileNotFoundError: no file at `path`.
+          ValueError: `path` is not a TFLite flatbuffer (the message says
+            what was expected), or not a gaze model.
         """
         from tat_keras.export import runner
+
+        model_files.check_tflite_file(path)
 
         model = runner.TFLiteGazeModel(path, num_threads=num_threads)
         return cls(model, model.image_size, **kwargs)
@@ -191,7 +208,7 @@ class GazeEstimator:
         detection = self.detector.detect(frame)
         if detection is None:
             return self._no_face(timestamp)
-        return self._estimate_boxes(
+        result = self._estimate_boxes(
             frame,
             detection.face_box,
             detection.left_eye_box,
@@ -200,6 +217,9 @@ class GazeEstimator:
             orientation,
             timestamp,
         )
+        if result.face_found:
+            result.eye_landmarks = getattr(detection, "eye_landmarks", None)
+        return result
 
     def estimate_from_boxes(
         self, frame, face_box, left_eye_box, right_eye_box, *, device, orientation,

@@ -161,3 +161,33 @@ def test_from_keras_runs_a_saved_gaze_net(tmp_path, frame):
     inputs = {k: v[None].astype(np.float32) for k, v in crops.items()}
     expected = np.asarray(model.decode({k: np.asarray(v) for k, v in model(inputs).items()}))[0]
     np.testing.assert_allclose(result.gaze_cm, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("loader, expected", [
+    ("from_tflite", r"is not a TFLite model: expected a \.tflite flatbuffer"),
+    ("from_keras", r"is not a Keras model: expected a \.keras model \(a zip archive"),
+])
+def test_a_file_that_is_not_a_model_is_refused_with_what_was_expected(tmp_path, loader, expected):
+    path = tmp_path / ("notes.tflite" if loader == "from_tflite" else "notes.keras")
+    path.write_text("hello world, not a model at all")
+    with pytest.raises(ValueError, match=expected + r".*Received: 31 bytes"):
+        getattr(estimator_lib.GazeEstimator, loader)(str(path), detector=_FixedDetector())
+    with pytest.raises(FileNotFoundError, match="No model file at"):
+        getattr(estimator_lib.GazeEstimator, loader)(str(tmp_path / "missing"))
+
+
+def test_the_detectors_eye_landmarks_reach_the_result(frame):
+    contours = np.arange(2 * 16 * 2, dtype=np.float64).reshape(2, 16, 2)
+
+    class WithLandmarks(_FixedDetector):
+        def detect(self, frame):
+            detection = super().detect(frame)
+            if detection is not None:
+                detection.eye_landmarks = contours
+            return detection
+
+    est = estimator_lib.GazeEstimator(_LinearModel(), 64, detector=WithLandmarks())
+    result = est.estimate(frame, device="iPhone 6", orientation=1, timestamp=0.0)
+    np.testing.assert_array_equal(result.eye_landmarks, contours)
+    assert est.estimate(np.zeros_like(frame), device="iPhone 6", orientation=1,
+                        timestamp=0.1).eye_landmarks is None
