@@ -41,6 +41,9 @@ class SyntheticConfig:
       dots_per_recording: int. dots every subject looks at, `frames_per_dot`
         frames each, spread over the screen (per-user calibration takes some
         of a test subject's dots and evaluates on the others).
+      train_dots_per_recording: int or None. dots a training subject looks
+        at, when training should see fewer frames of more subjects than the
+        held-out subjects give (None: `dots_per_recording`).
       frames_per_dot: int. frames per dot.
       stare_dots_per_recording: int. extra dots a test subject stares at.
       stare_frames_per_dot: int. valid frames per stare sequence (at least);
@@ -75,6 +78,7 @@ class SyntheticConfig:
     num_val_subjects: int = 8
     num_test_subjects: int = 8
     dots_per_recording: int = 26
+    train_dots_per_recording: int | None = None
     frames_per_dot: int = 2
     stare_dots_per_recording: int = 3
     stare_frames_per_dot: int = 30
@@ -120,6 +124,13 @@ class SyntheticConfig:
                 raise ValueError(
                     f"{name} must be >= 1. Received: {name}={getattr(self, name)}"
                 )
+        if self.train_dots_per_recording is not None and not (
+                isinstance(self.train_dots_per_recording, int)
+                and self.train_dots_per_recording >= 1):
+            raise ValueError(
+                "train_dots_per_recording must be None or an integer >= 1. "
+                f"Received: train_dots_per_recording={self.train_dots_per_recording!r}"
+            )
         unknown = [d for d in self.devices if d not in devices_lib.DEVICES]
         if unknown or not self.devices:
             raise ValueError(
@@ -204,18 +215,21 @@ PRESETS = {
         stare_dots_per_recording=4,
         stare_frames_per_dot=40,
     ),
-    # The main job's data (`make demo`): what the bench runs trained on
-    # (about 4,000 frames, one per dot, from all 240 training subjects: many
-    # subjects matter more than many frames of each); 48 test subjects with
-    # one stare sequence each, so that the test error spreads over more
-    # subjects and rendering and training fit in a few minutes on 2 cores.
+    # The main job's data (`make demo`): the bench set's design, rendered
+    # at the size the bench runs trained on: about 4,000 training frames,
+    # one per dot, from all 240 training subjects (17 dots each; many
+    # subjects matter more than many frames of each), and the bench set's
+    # validation and test subjects (36 dots; 4 stare sequences per test
+    # subject), so that rendering and training fit in a few minutes on 2
+    # cores.
     "demo": SyntheticConfig(
         num_train_subjects=240,
         num_val_subjects=20,
-        num_test_subjects=48,
-        dots_per_recording=17,
+        num_test_subjects=24,
+        dots_per_recording=36,
+        train_dots_per_recording=17,
         frames_per_dot=1,
-        stare_dots_per_recording=1,
+        stare_dots_per_recording=4,
         stare_frames_per_dot=40,
     ),
 }

@@ -114,7 +114,10 @@ def plan_recording(rng, config, split, subject, conditions):
     device = conditions.device
     on = 1.0 if config.geometric_nuisances else 0.0
     num_stares = config.stare_dots_per_recording if split == "test" else 0
-    num_dots = config.dots_per_recording + num_stares
+    dots = config.dots_per_recording
+    if split == "train" and config.train_dots_per_recording is not None:
+        dots = config.train_dots_per_recording
+    num_dots = dots + num_stares
     stare_slots = set(
         rng.choice(num_dots, size=num_stares, replace=False).tolist()
     )

@@ -516,3 +516,23 @@ def test_with_overrides_parses_literals_and_validates():
     # The replaced config is validated like any other.
     with pytest.raises(ValueError, match="glasses_fraction must be in"):
         synthetic.with_overrides(quick, ["glasses_fraction=2"])
+
+
+def test_training_subjects_can_look_at_fewer_dots(tmp_path):
+    config = dataclasses.replace(_TINY, dots_per_recording=3, train_dots_per_recording=1,
+                                 stare_dots_per_recording=1)
+    directory = str(tmp_path)
+    synthetic.render_dataset(directory, config, progress=False)
+    dots = {}
+    for name in _recordings(directory):
+        content = _load(os.path.join(directory, name))
+        with open(os.path.join(directory, name, "info.json")) as f:
+            split = json.load(f)["Dataset"]
+        dots.setdefault(split, set()).add(len(set(content["dotInfo.json"]["DotNum"])))
+    # Training subjects: 1 dot; validation: 3; test: 3 and 1 stare dot.
+    assert dots == {"train": {1}, "val": {3}, "test": {4}}
+
+
+def test_train_dots_must_be_positive():
+    with pytest.raises(ValueError, match="train_dots_per_recording must be None"):
+        dataclasses.replace(_TINY, train_dots_per_recording=0)
