@@ -46,7 +46,7 @@ def _flags(data_dir, **overrides):
         "teacher_threshold": 100.0, "dwo": True, "dwo_original_fraction": 0.5,
         "dwo_center_bins": 8, "max_train_examples": 64, "deterministic": True,
         "jit_compile": "false", "seed": 3,
-        # The input path that several replicas read (`distributed.data_config`),
+        # The input path that several replicas read (`TrainConfig.resolved`),
         # so that one device sees the same batches.
         "input_cache": "none",
     }

@@ -1,6 +1,9 @@
 """The pieces of a training run, each built from a `TrainConfig`.
 
-`experiment.train` wires them together; `recipes/data_baselines.py` and
+Each builder reads its settings from a config that `TrainConfig.resolved`
+made (the scheme's weights and teacher, and, for a placement, XLA, the
+input cache and determinism) and changes none of them, so that the
+`config.json` of a run says what ran. `experiment.train` wires them together; `recipes/data_baselines.py` and
 `recipes/benchmark_training.py` call the same builders, so that a network
 trained by any of them has the same label range, schedule, optimizer and
 trainer for the same settings.
@@ -144,12 +147,9 @@ def build_optimizer(config, steps_per_epoch):
     return keras.optimizers.Adam(schedule)
 
 
-def uses_teacher(config):
-    return config.teacher != "none" and config.scheme != "standard"
-
-
 def build_trainer(config, student, steps_per_epoch):
-    """The compiled training model of `student` (Eq. 9 weights per scheme)."""
+    """The compiled training model of `student`, with the Eq. 9 weights and
+    XLA setting of `config` (`jit_compile`; when unset, as `uses_jit` says)."""
     if config.head == "regression":
         trainer = regression.RegressionTrainer(student)
     else:
@@ -160,9 +160,9 @@ def build_trainer(config, student, steps_per_epoch):
                    "original_fraction": config.dwo_original_fraction}
         trainer = trainer_lib.GazeTrainer(
             student,
-            lambda_hard=config.lambda_hard if config.scheme != "standard" else 1.0,
-            lambda_mix=config.lambda_mix if config.mixup else 0.0,
-            lambda_teacher=config.lambda_teacher if uses_teacher(config) else 0.0,
+            lambda_hard=config.lambda_hard,
+            lambda_mix=config.lambda_mix,
+            lambda_teacher=config.lambda_teacher,
             dwo=dwo,
             seed=config.seed,
         )
@@ -180,8 +180,8 @@ def has_accelerator():
 
 def build_teacher_bank(config):
     """The teacher list of the run's policy (`none` for `standard`)."""
-    return teachers.TeacherBank(config.teacher if uses_teacher(config) else "none",
-                                threshold=config.teacher_threshold, seed=config.seed)
+    return teachers.TeacherBank(config.teacher, threshold=config.teacher_threshold,
+                                seed=config.seed)
 
 
 def build_callbacks(config, model_dir, trainer, bank, record, history, *,

@@ -1,4 +1,4 @@
-"""`TrainConfig`: everything that defines a run, validated before anything runs.
+"""`TrainConfig`: every setting of a run, validated and resolved before anything runs.
 
 A setting that cannot work (a pruning ratio of 20, a teacher threshold
 below 1, odd DwO center bins, a regression head with TAT) is refused by
@@ -6,13 +6,22 @@ below 1, odd DwO center bins, a regression head with TAT) is refused by
 received, before any data is read or any model built, not at the first
 rebirth hours into a run.
 
+`resolved()` also states what a run will actually do: the scheme's
+teacher, pruning and mixup, the Eq. 9 weights its trainer uses, and, given
+the run's `distributed.Placement`, what several replicas or workers change
+(XLA, the input cache, determinism). The builders and the distribution code
+read these settings and change none of them; `config.json` records them.
+
+Each field carries the help text of its flag (`recipes/train_tat.py` builds
+its flags from the fields).
+
 No TensorFlow or Keras here: importing this module is instant.
 
 Example:
 
 >>> config = TrainConfig(scheme="sd").resolved()
->>> config.teacher, config.pruning, config.mixup
-('last', 'none', False)
+>>> config.teacher, config.pruning, config.mixup, config.lambda_mix
+('last', 'none', False, 0.0)
 >>> TrainConfig(prune_ratio=20).resolved()
 Traceback (most recent call last):
 ...
@@ -52,81 +61,189 @@ IMAGE_SIZES = (64, 128)
 # (recipes/benchmark_training.py; BUILD_NOTES.md "Input path, XLA and threads").
 
 
+def setting(default, help, *, choices=None, unset=None):
+    """A field of `TrainConfig` with the help text of its flag.
+
+    Args:
+        default: the field's default.
+        help: str. What the setting does, as its flag's help says it.
+        choices: tuple of str or None. The values a text setting takes.
+        unset: str or None. The flag's word for None (`--jit_compile=auto`,
+            `--dwo_center_bins=all`).
+
+    Example:
+
+    >>> field = [f for f in dataclasses.fields(TrainConfig) if f.name == "scheme"][0]
+    >>> field.metadata["choices"]
+    ('standard', 'sd', 'tat')
+    """
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": choices, "unset": unset})
+
+
+_LABEL_EDGE = "Label range edge in cm; unset: from the training split with a margin."
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run.
+    """Every setting of a run.
 
     `None` fields take the scheme's default (`teacher`, `pruning`, `mixup`),
     come from the data (the label range `x_low` .. `y_high`) or from the
-    machine (`jit_compile`). Field meanings are those of the flags of
-    `recipes/train_tat.py`. The fields after `seed` change how fast a run
-    goes, not what it learns (`deterministic` aside, which also fixes the
-    order of floating-point sums).
+    machine (`jit_compile`); `resolved()` fills them in. Each field's
+    `metadata["help"]` says what it does. The fields after `seed` change how
+    fast a run goes, not what it learns (`deterministic` aside, which also
+    fixes the order of floating-point sums).
     """
 
-    data_dir: str = "data/quick/tfds"
-    image_size: int = 64
-    scheme: str = "tat"
-    width_multiplier: float = 1.0
-    share_eye_weights: bool = True
-    batch_norm_momentum: float = 0.9
-    x_bins: int = 133
-    y_bins: int = 133
-    x_low: float | None = None
-    x_high: float | None = None
-    y_low: float | None = None
-    y_high: float | None = None
-    label_margin: float = 0.05
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    mini_generations: int = 5
-    epochs_per_generation: int = 7
-    warmup_epochs: int = 1
-    lambda_hard: float = 0.2
-    lambda_mix: float = 0.4
-    lambda_teacher: float = 0.6
-    teacher: str | None = None
-    teacher_threshold: float | None = 1.05
-    pruning: str | None = None
-    prune_ratio: float = 0.2
-    max_layer_prune_ratio: float = 0.5
-    reinit: str = "aoi"
-    rebirth_moments: str = "zero"
-    mixup: bool | None = None
-    dwo: bool = False
-    dwo_epsilon: float = 3.0
-    dwo_step: float = 1.0
-    dwo_steps: int = 1
-    dwo_center_bins: int | None = 8
-    dwo_original_fraction: float = 0.9
-    augment: bool = True
-    max_train_examples: int | None = None
-    msd_min_length: int = 5
-    seed: int = 0
-    head: str = "ordinal"
-    deterministic: bool = False
-    jit_compile: bool | None = None
-    input_cache: str = "memory"
-    cache_dir: str | None = None
+    data_dir: str = setting(
+        "data/quick/tfds", "TFDS data directory holding the prepared gaze_capture set.")
+    image_size: int = setting(64, "Crop size of the data (64 or 128).")
+    scheme: str = setting("tat", "Training scheme.", choices=SCHEMES)
+    width_multiplier: float = setting(1.0, "Scales the channels of every convolution.")
+    share_eye_weights: bool = setting(True, "Both eyes go through one branch.")
+    batch_norm_momentum: float = setting(
+        0.9, "Momentum of the batch-norm moving statistics.")
+    x_bins: int = setting(133, "Ordinal bins, horizontal.")
+    y_bins: int = setting(133, "Ordinal bins, vertical.")
+    x_low: float | None = setting(None, _LABEL_EDGE)
+    x_high: float | None = setting(None, _LABEL_EDGE)
+    y_low: float | None = setting(None, _LABEL_EDGE)
+    y_high: float | None = setting(None, _LABEL_EDGE)
+    label_margin: float = setting(
+        0.05, "Margin added to the data's label range, as a share of it.")
+    batch_size: int = setting(
+        64, "Training batch size: the global batch, split over the replicas.")
+    learning_rate: float = setting(1e-3, "Peak learning rate.")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    mini_generations: int = setting(5, "Number of mini-generations K.")
+    epochs_per_generation: int = setting(7, "Epochs per mini-generation L.")
+    warmup_epochs: int = setting(1, "Warm-up epochs added to the first mini-generation.")
+    lambda_hard: float = setting(
+        0.2, "Weight of the hard loss (1 under the standard scheme).")
+    lambda_mix: float = setting(0.4, "Weight of the mixup loss (0 without mixup).")
+    lambda_teacher: float = setting(
+        0.6, "Weight of the teacher loss (0 without a teacher).")
+    teacher: str | None = setting(
+        None, "Teacher policy (Table 2); unset: the scheme's. The standard scheme "
+        "has none.", choices=TEACHER_POLICIES)
+    teacher_threshold: float | None = setting(
+        1.05, "Drop teachers above this times the best validation error.")
+    pruning: str | None = setting(
+        None, "Pruning method (Table 3); unset: the scheme's. The standard scheme "
+        "has no rebirth to prune at.", choices=PRUNING_METHODS)
+    prune_ratio: float = setting(0.2, "Pruning ratio p.")
+    max_layer_prune_ratio: float = setting(0.5, "Per-layer pruning cap p_max.")
+    reinit: str = setting("aoi", "Re-initialization method (Table 4).",
+                          choices=REINIT_METHODS)
+    rebirth_moments: str = setting(
+        "zero", "Adam moments of re-born weights: zeroed (zero) or restarted with "
+        "their own bias correction, as for new weights (fresh).",
+        choices=REBIRTH_MOMENTS)
+    mixup: bool | None = setting(None, "Feature mixup; unset: the scheme's.")
+    dwo: bool = setting(False, "DwO adversarial training.")
+    dwo_epsilon: float = setting(3.0, "PGD epsilon (pixels).")
+    dwo_step: float = setting(1.0, "PGD step gamma (pixels).")
+    dwo_steps: int = setting(1, "PGD iterations T.")
+    dwo_center_bins: int | None = setting(
+        8, "Center bins of the DwO loss (even number), or 'all'.", unset="all")
+    dwo_original_fraction: float = setting(
+        0.9, "Share of original samples per batch (Org.%).")
+    augment: bool = setting(True, "Photometric augmentation.")
+    max_train_examples: int | None = setting(
+        None, "Use only this many training examples.")
+    msd_min_length: int = setting(5, "Shortest stare sequence counted by MSD.")
+    seed: int = setting(0, "Random seed.")
+    head: str = setting(
+        "ordinal", "ordinal: the paper's bins; regression: the L2 baseline on the same "
+        "trunk (standard scheme only).", choices=HEADS)
+    deterministic: bool = setting(
+        False, "Deterministic kernels and data order: a rerun repeats to the last "
+        "digit (slower). On across several workers.")
+    jit_compile: bool | None = setting(
+        None, "XLA compilation of the train step: true, false, or auto: on with a "
+        "GPU, off on CPU (where it measured slower; BUILD_NOTES.md) and on several "
+        "replicas.", unset="auto")
+    input_cache: str = setting(
+        "memory", "Decoded crops: memory (decode once, keep in RAM), file (decode "
+        "once into --cache_dir), none (decode every epoch). On several replicas, "
+        "memory becomes none.", choices=INPUT_CACHES)
+    cache_dir: str | None = setting(
+        None, "Folder of the file cache; default: model_dir/input_cache.")
 
-    def resolved(self):
-        """A validated copy with the scheme's defaults filled in.
+    def resolved(self, placement=None):
+        """A validated copy holding the settings a run actually uses.
+
+        - `teacher`, `pruning`, `mixup`: the scheme's when unset
+          (`SCHEME_DEFAULTS`); `standard` has no teacher and no pruning.
+        - The Eq. 9 weights the trainer uses: `lambda_hard` is 1 under
+          `standard` (the hard loss alone), `lambda_mix` is 0 without
+          mixup (and mixup is off at `lambda_mix=0`), `lambda_teacher` is 0
+          without a teacher.
+        - With `placement`: `jit_compile` (when unset: on with an
+          accelerator, off on CPU), and what several replicas or workers
+          need. Several replicas compile no XLA step (their all-gathers and
+          synchronized batch norms run as collective operations), read one
+          dataset per epoch (`input_cache="memory"` becomes `"none"`), and
+          take the ordinal head only; several workers read their shards of
+          one ordered dataset (`deterministic`).
+
+        Resolving a resolved config changes nothing.
+
+        Args:
+            placement: `distributed.Placement` of this process (anything
+                with `num_replicas`, `num_workers` and `accelerator`), or
+                None: validate and fill in the scheme only, leaving what
+                depends on the machine unset.
 
         Raises:
             ValueError: a setting out of range, or settings that do not go
                 together; the message names them and what was received.
+
+        Example:
+
+        >>> config = TrainConfig(scheme="standard").resolved()
+        >>> config.lambda_hard, config.lambda_mix, config.lambda_teacher
+        (1.0, 0.0, 0.0)
         """
         _check_choice("scheme", self.scheme, SCHEMES)
         _check_choice("head", self.head, HEADS)
         defaults = SCHEME_DEFAULTS[self.scheme]
-        config = dataclasses.replace(
-            self,
-            teacher=self.teacher if self.teacher is not None else defaults["teacher"],
-            pruning=self.pruning if self.pruning is not None else defaults["pruning"],
-            mixup=self.mixup if self.mixup is not None else defaults["mixup"],
-        )
+        config = dataclasses.replace(self, **{
+            name: defaults[name] if getattr(self, name) is None else getattr(self, name)
+            for name in ("teacher", "pruning", "mixup")})
         config._validate()
+        if config.scheme == "standard":
+            config = dataclasses.replace(config, teacher="none", pruning="none",
+                                         lambda_hard=1.0)
+        if not config.mixup or config.lambda_mix == 0:
+            config = dataclasses.replace(config, mixup=False, lambda_mix=0.0)
+        if config.teacher == "none":
+            config = dataclasses.replace(config, lambda_teacher=0.0)
+        if placement is not None:
+            config = config._placed(placement)
+        return config
+
+    def _placed(self, placement):
+        """The settings that depend on where the run trains (`resolved`)."""
+        config = self
+        if config.jit_compile is None:
+            config = dataclasses.replace(config, jit_compile=bool(placement.accelerator))
+        if placement.num_replicas > 1:
+            if config.head != "ordinal":
+                raise ValueError(
+                    "Training on several replicas supports the ordinal head only. "
+                    f"Received: head={config.head!r}, replicas={placement.num_replicas}")
+            if config.batch_size % placement.num_replicas:
+                raise ValueError(
+                    "batch_size is the global batch and must be a multiple of the "
+                    f"{placement.num_replicas} replicas. Received: "
+                    f"batch_size={config.batch_size}")
+            config = dataclasses.replace(config, jit_compile=False)
+            if config.input_cache == "memory":
+                config = dataclasses.replace(config, input_cache="none")
+        if placement.num_workers > 1:
+            config = dataclasses.replace(config, deterministic=True)
         return config
 
     def _validate(self):
@@ -212,19 +329,50 @@ class TrainConfig:
 
         >>> TrainConfig(mini_generations=3, epochs_per_generation=2).generation_epochs()
         [3, 2, 2]
+        >>> TrainConfig(scheme="standard", mini_generations=3,
+        ...             epochs_per_generation=2).generation_epochs()
+        [7]
         """
-        from tat_keras.training import schedules  # Loads Keras: only when used.
-
-        epochs = schedules.generation_epochs(
-            self.mini_generations, self.epochs_per_generation, self.warmup_epochs)
+        epochs = generation_epochs(self.mini_generations, self.epochs_per_generation,
+                                   self.warmup_epochs)
         return epochs if self.scheme != "standard" else [sum(epochs)]
 
     def uses_jit(self, accelerator=False):
-        """`jit_compile`, or when unset the measured default: XLA on an
-        accelerator (`accelerator=True`), not on CPU."""
+        """`jit_compile`, or when unset (a config resolved without a
+        placement) the measured default: XLA on an accelerator
+        (`accelerator=True`), not on CPU."""
         if self.jit_compile is not None:
             return bool(self.jit_compile)
         return bool(accelerator)
+
+
+def generation_epochs(mini_generations, epochs_per_generation, warmup_epochs=1):
+    """Epoch count of each mini-generation: `L + warmup` first, then `L`.
+
+    Args:
+        mini_generations: int >= 1. K.
+        epochs_per_generation: int >= 1. L.
+        warmup_epochs: int >= 0. Added to the first mini-generation.
+
+    Example:
+
+    >>> generation_epochs(3, 2)
+    [3, 2, 2]
+    """
+    if mini_generations < 1:
+        raise ValueError(
+            f"mini_generations must be at least 1. Received: {mini_generations}"
+        )
+    if epochs_per_generation < 1:
+        raise ValueError(
+            "epochs_per_generation must be at least 1. "
+            f"Received: {epochs_per_generation}"
+        )
+    if warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be >= 0. Received: {warmup_epochs}")
+    return [epochs_per_generation + warmup_epochs] + [epochs_per_generation] * (
+        mini_generations - 1
+    )
 
 
 def label_range(config, train_labels):

@@ -1,4 +1,4 @@
-"""Tests of `TrainConfig` validation and the label-range rule."""
+"""Tests of `TrainConfig`: validation, resolved settings, the label-range rule."""
 
 import dataclasses
 import subprocess
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tat_keras.training import config as config_lib
+from tat_keras.training.distributed import Placement
 from tat_keras.training.config import TrainConfig
 
 
@@ -58,7 +59,84 @@ def test_scheme_defaults_fill_unset_options_only():
     assert TrainConfig(teacher_threshold=None).resolved().teacher_threshold is None
 
 
+@pytest.mark.parametrize("changes, expected", [
+    # (teacher, pruning, mixup, lambda_hard, lambda_mix, lambda_teacher)
+    ({"scheme": "standard"}, ("none", "none", False, 1.0, 0.0, 0.0)),
+    ({"scheme": "sd"}, ("last", "none", False, 0.2, 0.0, 0.6)),
+    ({"scheme": "tat"}, ("random", "csp", True, 0.2, 0.4, 0.6)),
+    # Options set by hand: what the trainer then uses.
+    ({"scheme": "standard", "teacher": "random", "pruning": "csp", "mixup": True},
+     ("none", "none", True, 1.0, 0.4, 0.0)),
+    ({"scheme": "tat", "teacher": "none", "mixup": False},
+     ("none", "csp", False, 0.2, 0.0, 0.0)),
+    ({"scheme": "tat", "lambda_mix": 0.0}, ("random", "csp", False, 0.2, 0.0, 0.6)),
+    ({"scheme": "sd", "lambda_teacher": 0.3, "lambda_hard": 0.7},
+     ("last", "none", False, 0.7, 0.0, 0.3)),
+])
+def test_resolved_states_the_weights_and_teacher_the_trainer_uses(changes, expected):
+    config = TrainConfig(**changes).resolved()
+    assert (config.teacher, config.pruning, config.mixup, config.lambda_hard,
+            config.lambda_mix, config.lambda_teacher) == expected
+
+
+ONE_CPU = Placement()
+ONE_GPU = Placement(accelerator=True)
+TWO_REPLICAS = Placement(num_replicas=2, accelerator=True)
+TWO_WORKERS = Placement("worker", 1, False, num_workers=2, num_replicas=2)
+
+
+@pytest.mark.parametrize("changes, placement, expected", [
+    # (jit_compile, input_cache, deterministic)
+    ({}, None, (None, "memory", False)),
+    ({}, ONE_CPU, (False, "memory", False)),
+    ({}, ONE_GPU, (True, "memory", False)),
+    ({"jit_compile": True}, ONE_CPU, (True, "memory", False)),
+    ({"jit_compile": True}, TWO_REPLICAS, (False, "none", False)),
+    ({"input_cache": "file"}, TWO_REPLICAS, (False, "file", False)),
+    ({}, TWO_WORKERS, (False, "none", True)),
+    ({"deterministic": True, "input_cache": "none"}, ONE_CPU, (False, "none", True)),
+])
+def test_resolved_for_a_placement(changes, placement, expected):
+    config = TrainConfig(**changes).resolved(placement)
+    assert (config.jit_compile, config.input_cache, config.deterministic) == expected
+    # Resolving again changes nothing: a saved config.json resolves to itself.
+    assert config.resolved(placement) == config
+    assert config.resolved() == config
+
+
+@pytest.mark.parametrize("changes, placement, message", [
+    ({"batch_size": 15}, TWO_REPLICAS,
+     r"multiple of the 2 replicas. Received: batch_size=15"),
+    ({"scheme": "standard", "head": "regression"}, TWO_WORKERS,
+     r"ordinal head only. Received: head='regression', replicas=2"),
+])
+def test_settings_that_several_replicas_cannot_run(changes, placement, message):
+    TrainConfig(**changes).resolved(ONE_CPU)
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes).resolved(placement)
+
+
+def test_every_field_says_what_it_does():
+    for field in dataclasses.fields(TrainConfig):
+        assert field.metadata["help"].endswith("."), field.name
+        for choice in field.metadata["choices"] or ():
+            # Every listed choice passes validation.
+            TrainConfig(**{field.name: choice, "scheme": "standard",
+                           "mixup": False}).resolved()
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 7, 1), r"mini_generations must be at least 1. Received: 0"),
+    ((5, 0, 1), r"epochs_per_generation must be at least 1. Received: 0"),
+    ((5, 7, -1), r"warmup_epochs must be >= 0. Received: -1"),
+])
+def test_generation_epochs_refuses_empty_generations(args, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.generation_epochs(*args)
+
+
 def test_generation_epochs_and_jit_default():
+    assert config_lib.generation_epochs(5, 7, 1) == [8, 7, 7, 7, 7]
     config = TrainConfig(mini_generations=3, epochs_per_generation=2, warmup_epochs=1)
     assert config.generation_epochs() == [3, 2, 2]
     assert dataclasses.replace(config, scheme="standard").generation_epochs() == [7]

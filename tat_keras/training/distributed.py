@@ -36,6 +36,12 @@ by data), evaluates the whole validation split (all workers take the same
 teacher decisions), and performs the weight surgery of a rebirth itself,
 deterministically, in cross-replica context.
 
+Settings: what several replicas or workers change in a run (no XLA step,
+one dataset per epoch instead of the memory cache, one order of the data
+on every worker, the ordinal head only) is decided by
+`TrainConfig.resolved(placement)` and recorded in `config.json`; the code
+here reads those settings and changes none.
+
 Outputs: the chief writes the run's outputs into `model_dir`; worker `i`
 (not the chief) writes its own under `model_dir/workers/<i>/` (`Placement`).
 Every worker resumes from the chief's checkpoint, so a restarted cluster
@@ -128,6 +134,9 @@ class Placement:
         is_chief: bool. The chief writes the run's outputs and checkpoints.
         num_workers: int. Processes in the cluster.
         num_replicas: int. Replicas in sync, over all workers.
+        accelerator: bool. This machine has a GPU (XLA's default follows it).
+
+    `TrainConfig.resolved(placement)` turns these into the run's settings.
     """
 
     task_type: str = "worker"
@@ -135,20 +144,24 @@ class Placement:
     is_chief: bool = True
     num_workers: int = 1
     num_replicas: int = 1
+    accelerator: bool = False
 
     @classmethod
     def of(cls, strategy):
         """The placement of this process under `strategy`."""
+        import tensorflow as tf
+
+        accelerator = bool(tf.config.list_physical_devices("GPU"))
         resolver = getattr(strategy, "cluster_resolver", None)
         replicas = int(strategy.num_replicas_in_sync)
         if resolver is None or not resolver.cluster_spec().as_dict():
-            return cls(num_replicas=replicas)
+            return cls(num_replicas=replicas, accelerator=accelerator)
         spec = resolver.cluster_spec().as_dict()
         task_type, task_id = resolver.task_type, int(resolver.task_id)
         is_chief = task_type == "chief" or (
             task_type == "worker" and task_id == 0 and "chief" not in spec)
         workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
-        return cls(task_type, task_id, is_chief, workers, replicas)
+        return cls(task_type, task_id, is_chief, workers, replicas, accelerator)
 
     @property
     def multi_worker(self):
@@ -159,14 +172,6 @@ class Placement:
         if self.is_chief:
             return model_dir
         return os.path.join(model_dir, "workers", str(self.task_id))
-
-
-def check_batch_size(batch_size, placement):
-    """Raises unless the global batch splits evenly over the replicas."""
-    if batch_size % placement.num_replicas:
-        raise ValueError(
-            f"batch_size is the global batch and must be a multiple of the "
-            f"{placement.num_replicas} replicas. Received: batch_size={batch_size}")
 
 
 def steps_per_epoch(num_examples, batch_size, placement):
@@ -186,38 +191,6 @@ def steps_per_epoch(num_examples, batch_size, placement):
             f"batch, but the training set has {num_examples} examples for "
             f"batch_size={batch_size}. Lower --batch_size.")
     return num_examples // batch_size
-
-
-def trainer_config(config, placement):
-    """`config` as the trainer of this placement runs it.
-
-    With several replicas the step is not XLA-compiled (its all-gathers and
-    synchronized batch norms run as collective operations); `jit_compile`
-    changes speed, not results. A regression head is refused there: its
-    step weights no replica shares.
-    """
-    if placement.num_replicas == 1:
-        return config
-    if config.head != "ordinal":
-        raise ValueError(
-            "Training on several replicas supports the ordinal head only. "
-            f"Received: head={config.head!r}, replicas={placement.num_replicas}")
-    return dataclasses.replace(config, jit_compile=False)
-
-
-def data_config(config, placement):
-    """`config` as this placement reads the training data.
-
-    Several replicas read through the tf.data pipeline, one dataset per
-    epoch (`input_cache="memory"` builds one dataset for every epoch, cut
-    into batches that `full_batches` would misalign; it becomes "none").
-    Across workers the batches come in a fixed order, so that the workers'
-    shards of a global batch are disjoint."""
-    if placement.num_replicas > 1 and config.input_cache == "memory":
-        config = dataclasses.replace(config, input_cache="none")
-    if not placement.multi_worker:
-        return config
-    return dataclasses.replace(config, deterministic=True)
 
 
 def synchronize_batch_norm(model, synchronized=True):

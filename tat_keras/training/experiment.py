@@ -7,7 +7,9 @@ interrupted run, and writes into `model_dir`:
 
 - `model.keras`: the final `GazeNet` (label range included), or the
   `GazeRegressor` of the L2 baseline (`head="regression"`);
-- `config.json`: the resolved configuration (label range included);
+- `config.json`: the settings the run used (`TrainConfig.resolved` for
+  this process's placement, label range included): every builder reads
+  the same config;
 - `metrics.json`: errors in cm on train, validation and test, per device
   type, MSD on stare sequences, epochs and training time;
 - `history.json`: per-epoch losses and errors;
@@ -48,13 +50,15 @@ SPEED_SETTINGS = ("data_dir", "jit_compile", "input_cache", "cache_dir")
 _RUN_OUTPUTS = ("config.json", "flags.json", "logs", "checkpoints")
 
 
-def _prepare_model_dir(model_dir, config_json, overwrite, keep=()):
+def _prepare_model_dir(model_dir, config_json, overwrite, keep=(), placement=None):
     """Returns the checkpoint state to resume from, or None for a new run.
 
     A folder holding only what a run writes before its first checkpoint
     (its configuration, logs) is a new run: a run stopped in its first
     epoch restarts with the same command. Entries named in `keep` (the
-    other workers' folder) are neither removed nor in the way.
+    other workers' folder) are neither removed nor in the way. An
+    unfinished run resumes when its `config.json`, resolved for
+    `placement` as `config_json` was, holds the same settings.
     """
     if overwrite and os.path.exists(model_dir):
         for name in set(os.listdir(model_dir)) - set(keep):
@@ -87,12 +91,11 @@ def _prepare_model_dir(model_dir, config_json, overwrite, keep=()):
             "Choose another --model_dir or pass --overwrite."
         )
     with open(config_path) as f:
-        saved = json.load(f)
-    defaults = dataclasses.asdict(TrainConfig())
+        saved = _resolved_json(json.load(f), placement)
     changed = {k for k in config_json if k not in SPEED_SETTINGS
-               and saved.get(k, defaults[k]) != config_json[k]}
+               and saved[k] != config_json[k]}
     if changed:
-        changes = ", ".join(f"{k}: {saved.get(k, defaults[k])!r} -> {config_json[k]!r}"
+        changes = ", ".join(f"{k}: {saved[k]!r} -> {config_json[k]!r}"
                             for k in sorted(changed))
         raise ValueError(
             f"{model_dir} holds an unfinished run with other settings ({changes}). "
@@ -101,11 +104,26 @@ def _prepare_model_dir(model_dir, config_json, overwrite, keep=()):
     return state
 
 
+def _resolved_json(saved, placement):
+    """A saved `config.json` resolved as a new run's is: the fields it lacks
+    take their defaults, and settings that an earlier version recorded
+    before resolving them (the weights of a scheme) compare as they ran."""
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in names})
+    try:
+        config = config.resolved(placement)
+    except ValueError:
+        pass  # Compared as saved: the differences are named.
+    return dataclasses.asdict(config)
+
+
 def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
     """Trains, evaluates and saves one run; resumes an interrupted one.
 
-    Every setting is validated (`TrainConfig.resolved`) before anything is
-    read or written.
+    Every setting is validated and resolved for this process's placement
+    (`TrainConfig.resolved`) before anything is read or written; the
+    resolved settings are what every piece is built from and what
+    `config.json` records.
 
     Args:
         config: `TrainConfig`.
@@ -119,16 +137,16 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
         dict. The metrics also written to `metrics.json` (a worker other
         than the chief: its epochs and training time only).
     """
-    config = config.resolved()
     strategy = strategy or distributed.make_strategy("default")
     placement = distributed.Placement.of(strategy)
-    distributed.check_batch_size(config.batch_size, placement)
+    config = config.resolved(placement)
     train_labels = builders.load_train_labels(config)
     config = builders.with_label_range(config, train_labels)
     config_json = dataclasses.asdict(config)
     run_dir = placement.output_dir(model_dir)
     state = _prepare_model_dir(run_dir, config_json, overwrite,
-                               keep=("workers",) if placement.multi_worker else ())
+                               keep=("workers",) if placement.multi_worker else (),
+                               placement=placement)
     if placement.multi_worker:
         # Every worker resumes from the chief's checkpoint: one epoch, one
         # teacher list for the whole cluster.
@@ -145,8 +163,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
                                                   placement)
     with strategy.scope():
         student = builders.build_student(config)
-        trainer = builders.build_trainer(distributed.trainer_config(config, placement),
-                                         student, steps_per_epoch)
+        trainer = builders.build_trainer(config, student, steps_per_epoch)
         if placement.num_replicas > 1:
             distributed.synchronize_batch_norm(student)
     bank = builders.build_teacher_bank(config)
@@ -163,8 +180,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
         print(f"Resuming {model_dir} after epoch {initial_epoch} "
               f"({len(bank)} teachers).")
     epochs = config.generation_epochs()
-    inputs = builders.build_inputs(distributed.data_config(config, placement),
-                                   first_epoch=initial_epoch)
+    inputs = builders.build_inputs(config, first_epoch=initial_epoch)
     callbacks, saver = builders.build_callbacks(
         config, run_dir, trainer, bank, record, history,
         seconds_before=seconds_before,

@@ -13,6 +13,8 @@ import tensorflow_datasets as tfds
 
 from tat_keras.data.gaze_capture import layout
 from tat_keras.data.gaze_capture import gaze_capture_dataset_builder
+from tat_keras.training import builders
+from tat_keras.training import distributed
 from tat_keras.training import experiment
 from tat_keras.training.config import TrainConfig
 
@@ -147,6 +149,85 @@ def test_resume_needs_the_same_settings_but_not_the_same_speed_settings(data_dir
     assert experiment._prepare_model_dir(str(model_dir), _config_json(data_dir),
                                          True) is None
     assert os.listdir(model_dir) == []
+
+
+def test_a_config_json_saved_before_resolving_its_weights_resumes(data_dir, tmp_path):
+    # Written by an earlier version: the scheme's weights unresolved (the
+    # standard scheme trained with lambda_hard=1 all the same), a field missing.
+    saved = {**_config_json(data_dir), "lambda_hard": 0.2, "lambda_mix": 0.4}
+    del saved["rebirth_moments"]
+    model_dir = tmp_path / "older"
+    _fake_checkpoint(model_dir, saved)
+    assert experiment._prepare_model_dir(str(model_dir), _config_json(data_dir),
+                                         False)["epoch"] == 0
+    with pytest.raises(ValueError, match=r"other settings \(rebirth_moments: "
+                                         r"'zero' -> 'fresh'\)"):
+        experiment._prepare_model_dir(
+            str(model_dir), _config_json(data_dir, rebirth_moments="fresh"), False)
+
+
+class _Built(Exception):
+    """Stops `experiment.train` once every piece of the run is built."""
+
+
+PLACEMENTS = {
+    "default": distributed.Placement(),
+    "mirrored": distributed.Placement(num_replicas=2),
+    "multi_worker": distributed.Placement(num_workers=2, num_replicas=2),
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(PLACEMENTS))
+@pytest.mark.parametrize("scheme", ["standard", "sd", "tat"])
+def test_config_json_records_what_every_piece_is_built_from(data_dir, tmp_path,
+                                                           monkeypatch, scheme,
+                                                           strategy):
+    # The pieces of a run under each strategy's placement, up to `fit`.
+    monkeypatch.setattr(distributed.Placement, "of",
+                        staticmethod(lambda strategy_: PLACEMENTS[strategy]))
+    used = {}
+
+    def recording(name, stop=False, run=True):
+        build = getattr(builders, name)
+
+        def wrapper(config, *args, **kwargs):
+            used[name] = (config, build(config, *args, **kwargs) if run else None)
+            if stop:
+                raise _Built()
+            return used[name][1]
+        monkeypatch.setattr(builders, name, wrapper)
+
+    # Op determinism is process-wide: recorded here, not switched on.
+    recording("set_determinism", run=False)
+    for name in ("build_student", "build_trainer", "build_teacher_bank",
+                 "build_inputs"):
+        recording(name)
+    recording("build_callbacks", stop=True)
+    model_dir = tmp_path / "run"
+    with pytest.raises(_Built):
+        experiment.train(_config(data_dir, scheme=scheme, mini_generations=2, dwo=True,
+                                 dwo_center_bins=4), str(model_dir), verbose=0)
+    recorded = _read(model_dir, "config.json")
+    assert len(used) == 6
+    for name, (config, _) in used.items():
+        assert dataclasses.asdict(config) == recorded, name
+    trainer, bank, inputs = (used[name][1] for name in (
+        "build_trainer", "build_teacher_bank", "build_inputs"))
+    assert (trainer.lambda_hard, trainer.lambda_mix, trainer.lambda_teacher) == (
+        recorded["lambda_hard"], recorded["lambda_mix"], recorded["lambda_teacher"])
+    assert (trainer.mixup is not None) == recorded["mixup"]
+    assert trainer.dwo["num_center_bins"] == recorded["dwo_center_bins"] == 4
+    assert bool(trainer.jit_compile) == recorded["jit_compile"]
+    assert bank.policy == recorded["teacher"]
+    assert bool(inputs.decoded) == (recorded["input_cache"] == "memory")
+    # What each scheme and strategy resolves to, written out.
+    assert (recorded["teacher"], recorded["lambda_hard"], recorded["lambda_mix"]) == {
+        "standard": ("none", 1.0, 0.0), "sd": ("last", 0.2, 0.0),
+        "tat": ("random", 0.2, 0.4)}[scheme]
+    assert (recorded["jit_compile"], recorded["input_cache"],
+            recorded["deterministic"]) == {
+        "default": (False, "memory", False), "mirrored": (False, "none", False),
+        "multi_worker": (False, "none", True)}[strategy]
 
 
 @pytest.mark.slow  # builders_test checks the regression step against NumPy.

@@ -69,7 +69,7 @@ class MiniGenerations(keras.callbacks.Callback):
         trainer: `GazeTrainer`. Its `student` is pruned; its teachers set.
         bank: `TeacherBank`. The teacher list (policy and threshold).
         epochs: list of int. Epochs per mini-generation
-            (`schedules.generation_epochs`).
+            (`config.generation_epochs`).
         record: `GenerationRecord`. Filled in as training goes.
         pruning_method: str. See `rebirth.apply_rebirth`.
         prune_ratio: float. Fraction `p` of filters pruned per rebirth.

@@ -5,30 +5,6 @@ import numpy as np
 from keras import ops
 
 
-def generation_epochs(mini_generations, epochs_per_generation, warmup_epochs=1):
-    """Epoch count of each mini-generation: `L + warmup` first, then `L`.
-
-    Example:
-
-    >>> generation_epochs(3, 2)
-    [3, 2, 2]
-    """
-    if mini_generations < 1:
-        raise ValueError(
-            f"mini_generations must be at least 1. Received: {mini_generations}"
-        )
-    if epochs_per_generation < 1:
-        raise ValueError(
-            "epochs_per_generation must be at least 1. "
-            f"Received: {epochs_per_generation}"
-        )
-    if warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be >= 0. Received: {warmup_epochs}")
-    return [epochs_per_generation + warmup_epochs] + [epochs_per_generation] * (
-        mini_generations - 1
-    )
-
-
 def generation_of_epoch(epoch, epochs):
     """`(generation index, epoch within it)` of a 0-based global `epoch`."""
     ends = np.cumsum(epochs)

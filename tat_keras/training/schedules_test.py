@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tat_keras.training import schedules
+from tat_keras.training.config import generation_epochs
 
 
 def _reference(step, lr, cycles, warmup, alpha):
@@ -40,7 +41,7 @@ def test_restarts_at_each_cycle():
 
 
 def test_generation_epochs_and_lookup():
-    epochs = schedules.generation_epochs(5, 7, 1)
+    epochs = generation_epochs(5, 7, 1)
     assert epochs == [8, 7, 7, 7, 7]
     assert schedules.generation_of_epoch(0, epochs) == (0, 0)
     assert schedules.generation_of_epoch(7, epochs) == (0, 7)
