@@ -61,6 +61,16 @@ def is_keras(path):
         return "config.json" in archive.namelist()
 
 
+def _check_kind(path, kind, test, name):
+    _check_file(path)
+    if not test(path):
+        raise ValueError(
+            f"{path} is not a {name} model: expected {_EXPECTED[kind]}. "
+            f"Received: {_describe(path)}"
+        )
+    return path
+
+
 def check_tflite_file(path):
     """Fails unless `path` is a TFLite flatbuffer; returns `path`.
 
@@ -68,13 +78,7 @@ def check_tflite_file(path):
       FileNotFoundError: no file at `path`.
       ValueError: a file of another kind; the message says what was expected.
     """
-    _check_file(path)
-    if not is_tflite(path):
-        raise ValueError(
-            f"{path} is not a TFLite model: expected {_EXPECTED['tflite']}. "
-            f"Received: {_describe(path)}"
-        )
-    return path
+    return _check_kind(path, "tflite", is_tflite, "TFLite")
 
 
 def check_keras_file(path):
@@ -84,13 +88,7 @@ def check_keras_file(path):
       FileNotFoundError: no file at `path`.
       ValueError: a file of another kind; the message says what was expected.
     """
-    _check_file(path)
-    if not is_keras(path):
-        raise ValueError(
-            f"{path} is not a Keras model: expected {_EXPECTED['keras']}. "
-            f"Received: {_describe(path)}"
-        )
-    return path
+    return _check_kind(path, "keras", is_keras, "Keras")
 
 
 def model_kind(path):
