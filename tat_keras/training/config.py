@@ -161,7 +161,7 @@ class TrainConfig:
         False, "Deterministic kernels and data order: a rerun repeats to the last "
         "digit (slower). On across several workers.")
     jit_compile: bool | None = setting(
-        None, "XLA compilation of the train step: true, false, or auto: on with a "
+        None, "XLA compilation of the train step; auto (the default): on with a "
         "GPU, off on CPU (where it measured slower; BUILD_NOTES.md) and on several "
         "replicas.", unset="auto")
     input_cache: str = setting(
