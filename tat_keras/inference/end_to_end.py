@@ -30,12 +30,14 @@ Example:
 import hashlib
 import json
 import os
+import textwrap
 import time
 
 import numpy as np
 
 from tat_keras import calibration
 from tat_keras import evaluation
+from tat_keras import model_files
 from tat_keras.data.gaze_capture import layout
 from tat_keras.inference import detector as detector_lib
 from tat_keras.inference import estimator as estimator_lib
@@ -50,12 +52,12 @@ TARGET_RELATIVE_GAP = 0.10
 # (not results of this project): k dots -> mean error in cm.
 PUBLISHED_ANCHORS = (
     {
-        "label": "published: iTracker + SVR, phones (Krafka et al. 2016)",
+        "label": "published, GazeCapture phones: iTracker, then SVR on 13 points (Krafka et al. 2016)",
         "k": (0, 13),
         "error_cm": (1.71, 1.34),
     },
     {
-        "label": "published: WebEyeTrack, at most 9 samples",
+        "label": "published: WebEyeTrack, at most 9 calibration samples",
         "k": (9,),
         "error_cm": (2.32,),
     },
@@ -111,27 +113,20 @@ class ModelOutputs:
 def load_model(path, num_threads=1):
     """A `ModelOutputs` around a `.tflite` export or a `.keras` GazeNet.
 
+    The kind is read from the file's content (`tat_keras.model_files`).
+
     Args:
       path: str. an exported `.tflite` file (float or int8, from
         `tflite/export.py`) or a saved `.keras` model.
       num_threads: int. LiteRT interpreter threads for a `.tflite`.
 
     Raises:
-      ValueError: `path` names neither a `.tflite` nor a `.keras` file.
+      ValueError: the file is neither a `.tflite` flatbuffer nor a `.keras`
+        model.
       FileNotFoundError: no file at `path`.
     """
     path = os.fspath(path)
-    if not path.endswith((".tflite", ".keras")):
-        raise ValueError(
-            "model must be an exported .tflite file (tflite/export.py) or a "
-            f"saved .keras GazeNet. Received: model={path!r}"
-        )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"No model at {path}. Train one with recipes/train_tat.py and "
-            "export it with tflite/export.py --mode=int8."
-        )
-    if path.endswith(".tflite"):
+    if model_files.model_kind(path) == "tflite":
         from tat_keras.export import runner
 
         model = runner.TFLiteGazeModel(path, num_threads=num_threads)
@@ -713,15 +708,15 @@ def plot_calibration(rows, path, *, anchors=PUBLISHED_ANCHORS, title=None):
     if not rows:
         raise ValueError("No end-to-end calibration rows to plot: run calibrate_recordings "
                          "with the end_to_end path first.")
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    figure = Figure(figsize=(7.2, 4.8), layout="constrained")
     FigureCanvasAgg(figure)
     axis = figure.subplots()
     colours = {"all": "#1f77b4", "phone": "#d62728", "tablet": "#2ca02c"}
-    for group, colour in colours.items():
+    for index, (group, colour) in enumerate(colours.items()):
         mine = sorted((r for r in rows if r["group"] == group), key=lambda r: r["k"])
         if not mine:
             continue
-        ks = np.array([r["k"] for r in mine], float)
+        ks = np.array([r["k"] for r in mine], float) + 0.12 * (index - 1)  # Bars apart.
         after = np.array([r["error_after"] for r in mine])
         low = np.array([np.nan if r["error_after_low"] is None else r["error_after_low"]
                         for r in mine])
@@ -731,7 +726,7 @@ def plot_calibration(rows, path, *, anchors=PUBLISHED_ANCHORS, title=None):
                       color=colour, marker="o", capsize=3,
                       label=f"ours, {group} ({mine[-1]['num_subjects']} subjects at k={mine[-1]['k']})")
     for index, anchor in enumerate(anchors):
-        axis.plot(anchor["k"], anchor["error_cm"], linestyle=":", color="0.4",
+        axis.plot(anchor["k"], anchor["error_cm"], linestyle="none", color="0.4",
                   marker=("s", "D", "^", "v")[index % 4], markerfacecolor="none",
                   markersize=8, label=anchor["label"])
     ks = sorted({r["k"] for r in rows})
@@ -740,9 +735,9 @@ def plot_calibration(rows, path, *, anchors=PUBLISHED_ANCHORS, title=None):
     axis.set_ylabel("mean error on the other dots (cm)")
     axis.set_ylim(bottom=0)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    figure.legend(loc="outside lower center", ncol=2, fontsize=7)
     if title:
-        axis.set_title(title, fontsize=9)
+        axis.set_title(textwrap.fill(title, 80), fontsize=8)
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
