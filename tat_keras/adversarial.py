@@ -28,15 +28,19 @@ Readings taken where the paper is ambiguous (see docs/interpretation.md):
   rounded to even), drawn at random per batch; the rest of the batch is
   replaced by its adversarial version, so the batch size does not change.
 
-This module uses TensorFlow directly (`tf.GradientTape`, gathers and
-scatters); every function runs eagerly and inside a compiled `train_step`.
+Written in `keras.ops`, so it runs on Keras's TensorFlow and JAX backends,
+eagerly and inside a compiled train step. The one backend-specific piece is
+the input gradient (`input_gradient`): `tf.GradientTape` on TensorFlow,
+`jax.grad` on JAX. On TensorFlow the batch size may be unknown until run
+time (a traced `train_step`); on JAX shapes are static, so the number of
+perturbed samples is a Python int there.
 """
 
 import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tat_keras import ordinal
 
@@ -115,19 +119,21 @@ def center_bin_loss(targets, outputs, num_center_bins=None):
     1.7148
     """
     loss = ordinal.OrdinalLoss(num_center_bins, reduction="sum")
-    return tf.add_n(
-        [
-            loss(tf.cast(targets[head], tf.float32), tf.cast(outputs[head], tf.float32))
-            for head in HEADS
-        ]
-    )
+    per_head = [
+        loss(ops.cast(targets[head], "float32"), ops.cast(outputs[head], "float32"))
+        for head in HEADS
+    ]
+    return per_head[0] + per_head[1]
 
 
 def input_gradient(model, inputs, targets, *, num_center_bins=None):
     """Gradient of the center-bin ordinal loss w.r.t. every input.
 
     The model runs in inference mode (`training=False`); batch-norm moving
-    statistics are left as they are.
+    statistics are left as they are. The gradient comes from
+    `tf.GradientTape` on the TensorFlow backend and from `jax.grad` on JAX
+    (inside a stateless JAX train step too: the model then reads the
+    step's variable values).
 
     Args:
         model: Keras model taking the `inputs` dict and returning a dict of
@@ -139,15 +145,33 @@ def input_gradient(model, inputs, targets, *, num_center_bins=None):
 
     Returns:
         dict of float32 gradients keyed like `inputs`.
+
+    Raises:
+        ValueError: a backend other than TensorFlow or JAX.
     """
     _validate_batch(inputs, targets)
     if num_center_bins is not None:
         ordinal.center_bin_mask(np.zeros((1, 2)), num_center_bins)
-    inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+    inputs = {name: ops.cast(value, "float32") for name, value in inputs.items()}
+
+    def loss_of(batch):
+        return center_bin_loss(targets, model(batch, training=False), num_center_bins)
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.grad(loss_of)(inputs)
+    if backend != "tensorflow":
+        raise ValueError(
+            "input_gradient runs on Keras's tensorflow and jax backends; set "
+            f"KERAS_BACKEND to one of them. Received: backend={backend!r}"
+        )
+    import tensorflow as tf
+
     with tf.GradientTape() as tape:
         tape.watch(list(inputs.values()))
-        outputs = model(inputs, training=False)
-        loss = center_bin_loss(targets, outputs, num_center_bins)
+        loss = loss_of(inputs)
     gradients = tape.gradient(loss, inputs)
     return {
         name: tf.zeros_like(inputs[name]) if gradient is None else gradient
@@ -167,8 +191,8 @@ def pgd_perturb(model, inputs, targets, *, epsilon, step_size, steps, num_center
     moving statistics while perturbing.
 
     The loop over `steps` is a Python loop (T is small, 1 to 3 in the
-    paper), so the function traces into a `tf.function`, e.g. a compiled
-    `train_step`, with no side effects.
+    paper), so the function traces into a compiled train step (a
+    `tf.function` or a `jax.jit`) with no side effects.
 
     Args:
         model: Keras model taking the `inputs` dict and returning a dict of
@@ -204,26 +228,27 @@ def pgd_perturb(model, inputs, targets, *, epsilon, step_size, steps, num_center
     _validate_batch(inputs, targets)
     if steps == 0:
         return dict(inputs)
-    original = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
-    lower = {name: tf.maximum(value - epsilon, 0.0) for name, value in original.items()}
-    upper = {name: tf.minimum(value + epsilon, 255.0) for name, value in original.items()}
+    original = {name: ops.cast(value, "float32") for name, value in inputs.items()}
+    lower = {name: ops.maximum(value - epsilon, 0.0) for name, value in original.items()}
+    upper = {name: ops.minimum(value + epsilon, 255.0) for name, value in original.items()}
     adversarial = dict(original)
     for _ in range(steps):
         gradients = input_gradient(
             model, adversarial, targets, num_center_bins=num_center_bins
         )
         adversarial = {
-            name: tf.clip_by_value(
-                value + step_size * tf.sign(gradients[name]), lower[name], upper[name]
+            name: ops.minimum(
+                ops.maximum(value + step_size * ops.sign(gradients[name]), lower[name]),
+                upper[name],
             )
             for name, value in adversarial.items()
         }
-    return {name: tf.stop_gradient(value) for name, value in adversarial.items()}
+    return {name: ops.stop_gradient(value) for name, value in adversarial.items()}
 
 
 def _batch_size(inputs):
-    first = next(iter(inputs.values()))
-    return tf.shape(first)[0]
+    """A Python int where the shape is known, else a scalar tensor."""
+    return ops.shape(next(iter(inputs.values())))[0]
 
 
 def _validate_fraction(original_fraction):
@@ -236,6 +261,32 @@ def _validate_fraction(original_fraction):
         )
 
 
+def num_original_samples(batch_size, original_fraction):
+    """How many samples of a batch stay original: `round(Org.% * batch_size)`.
+
+    Halves round to even, in float64 (Python's `round` for a known batch
+    size; a float64 tensor for a batch size known only at run time, as in a
+    traced TensorFlow step).
+
+    Args:
+        batch_size: int, or scalar int tensor (TensorFlow, unknown size).
+        original_fraction: float in [0, 1].
+
+    Returns:
+        int, or a scalar int32 tensor for a tensor `batch_size`.
+
+    Example:
+
+    >>> num_original_samples(10, 0.25), num_original_samples(10, 0.35)  # 2.5, 3.5
+    (2, 4)
+    """
+    _validate_fraction(original_fraction)
+    if isinstance(batch_size, (int, np.integer)):
+        return int(round(float(original_fraction) * int(batch_size)))
+    fraction = ops.convert_to_tensor(float(original_fraction), "float64")
+    return ops.cast(ops.round(fraction * ops.cast(batch_size, "float64")), "int32")
+
+
 def original_sample_mask(batch_size, original_fraction, seed=None):
     """Which samples of a batch stay original (Org.% of DwO).
 
@@ -243,7 +294,8 @@ def original_sample_mask(batch_size, original_fraction, seed=None):
     to even) are True, at positions drawn at random.
 
     Args:
-        batch_size: int or scalar int tensor (may be symbolic).
+        batch_size: int, or scalar int tensor (a TensorFlow batch size
+            known only at run time).
         original_fraction: float in [0, 1]. Share of original samples.
         seed: `keras.random.SeedGenerator`, int or None. Pass a
             `SeedGenerator` (created once, e.g. in the model's `__init__`)
@@ -260,18 +312,93 @@ def original_sample_mask(batch_size, original_fraction, seed=None):
     >>> int(np.sum(mask))
     9
     """
-    _validate_fraction(original_fraction)
-    batch_size = tf.cast(batch_size, tf.int32)
-    num_original = tf.cast(
-        tf.round(float(original_fraction) * tf.cast(batch_size, tf.float64)), tf.int32
-    )
-    scores = keras.random.uniform(tf.reshape(batch_size, [1]), seed=seed)
-    # Rank of each sample's score: the `num_original` lowest stay original.
-    order = tf.argsort(scores, stable=True)
-    ranks = tf.scatter_nd(
-        tf.expand_dims(order, -1), tf.range(batch_size), tf.reshape(batch_size, [1])
-    )
+    num_original = num_original_samples(batch_size, original_fraction)
+    scores = keras.random.uniform((batch_size,), seed=seed)
+    # Rank of each sample's score (the inverse of the sorting permutation):
+    # the `num_original` lowest stay original.
+    ranks = ops.argsort(ops.argsort(scores))
     return ranks < num_original
+
+
+def replaced_positions(is_original, num_replaced):
+    """Positions of the samples to perturb, in ascending order.
+
+    Args:
+        is_original: bool tensor `(B,)` (`original_sample_mask`).
+        num_replaced: int, or scalar int tensor: the number of False
+            entries of `is_original`. A Python int gives a static shape
+            (JAX needs one).
+
+    Returns:
+        int32 tensor `(num_replaced,)`.
+
+    Example:
+
+    >>> positions = replaced_positions(np.array([True, False, True, False]), 2)
+    >>> ops.convert_to_numpy(positions).tolist()
+    [1, 3]
+    """
+    batch_size = ops.shape(is_original)[0]
+    # Distinct sort keys: replaced samples first, each group in position order.
+    keys = ops.cast(is_original, "int32") * batch_size + ops.arange(batch_size,
+                                                                   dtype="int32")
+    return ops.cast(ops.argsort(keys)[:num_replaced], "int32")
+
+
+def perturb_replaced(model, inputs, targets, is_original, *, num_replaced=None,
+                     epsilon, step_size, steps, num_center_bins):
+    """The batch with its non-original samples replaced by PGD samples.
+
+    Only the replaced samples run through the attack (`pgd_perturb`); with
+    batch norm in inference mode each one's perturbation depends on that
+    sample alone.
+
+    Args:
+        model: Keras model with dict inputs and `{"x", "y"}` outputs.
+        inputs: dict of float32 tensors `(B, S, S, 3)`.
+        targets: dict `{"x", "y"}` of ordinal label vectors `(B, bins)`.
+        is_original: bool tensor `(B,)`.
+        num_replaced: int, scalar int tensor or None (counted from
+            `is_original`, which needs TensorFlow's dynamic shapes). Pass a
+            Python int on JAX.
+        epsilon, step_size, steps, num_center_bins: as in `pgd_perturb`.
+
+    Returns:
+        dict of float32 tensors keyed like `inputs`.
+
+    Example:
+
+    >>> from tat_keras import models
+    >>> net = models.GazeNet(image_size=32, width_multiplier=0.125, x_bins=4, y_bins=4)
+    >>> clean = {n: np.full((2, 32, 32, 3), 99.0, "float32") for n in models.INPUT_NAMES}
+    >>> mixed = perturb_replaced(
+    ...     net, clean, {k: np.ones((2, 4), "float32") for k in "xy"},
+    ...     np.array([True, False]), num_replaced=1, epsilon=2.0, step_size=2.0,
+    ...     steps=1, num_center_bins=None)
+    >>> np.abs(mixed["face"] - clean["face"]).max(axis=(1, 2, 3)).tolist()
+    [0.0, 2.0]
+    """
+    if num_replaced is None:
+        num_replaced = ops.sum(ops.cast(ops.logical_not(is_original), "int32"))
+    inputs = {name: ops.cast(value, "float32") for name, value in inputs.items()}
+
+    def perturb():
+        replaced = replaced_positions(is_original, num_replaced)
+        subset = {name: ops.take(value, replaced, axis=0) for name, value in inputs.items()}
+        subset_targets = {head: ops.take(targets[head], replaced, axis=0) for head in HEADS}
+        perturbed = pgd_perturb(
+            model, subset, subset_targets, epsilon=epsilon, step_size=step_size,
+            steps=steps, num_center_bins=num_center_bins,
+        )
+        rows = ops.expand_dims(replaced, -1)
+        return {name: ops.scatter_update(value, rows, perturbed[name])
+                for name, value in inputs.items()}
+
+    # A small batch (e.g. the last one of an epoch) may have nothing to
+    # replace; the network is not run on an empty batch.
+    if isinstance(num_replaced, (int, np.integer)):
+        return perturb() if num_replaced > 0 else inputs
+    return ops.cond(num_replaced > 0, perturb, lambda: dict(inputs))
 
 
 def mix_adversarial(inputs, adversarial, original_fraction, seed=None):
@@ -311,10 +438,10 @@ def mix_adversarial(inputs, adversarial, original_fraction, seed=None):
     is_original = original_sample_mask(_batch_size(inputs), original_fraction, seed)
     mixed = {}
     for name, value in inputs.items():
-        value = tf.convert_to_tensor(value)
-        other = tf.cast(adversarial[name], value.dtype)
-        keep = tf.reshape(is_original, [-1] + [1] * (value.shape.rank - 1))
-        mixed[name] = tf.where(keep, value, other)
+        value = ops.convert_to_tensor(value)
+        other = ops.cast(adversarial[name], value.dtype)
+        keep = ops.reshape(is_original, (-1,) + (1,) * (len(value.shape) - 1))
+        mixed[name] = ops.where(keep, value, other)
     return mixed, is_original
 
 
@@ -370,32 +497,15 @@ def dwo_batch(
     """
     _validate_pgd_arguments(epsilon, step_size, steps, num_center_bins)
     _validate_batch(inputs, targets)
-    is_original = original_sample_mask(_batch_size(inputs), original_fraction, seed)
-    inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
+    batch_size = _batch_size(inputs)
+    is_original = original_sample_mask(batch_size, original_fraction, seed)
+    inputs = {name: ops.cast(value, "float32") for name, value in inputs.items()}
     if steps == 0 or original_fraction == 1:
         return inputs, is_original
-    replaced = tf.where(tf.logical_not(is_original))
-
-    def perturb_replaced():
-        subset = {name: tf.gather_nd(value, replaced) for name, value in inputs.items()}
-        subset_targets = {head: tf.gather_nd(targets[head], replaced) for head in HEADS}
-        perturbed = pgd_perturb(
-            model,
-            subset,
-            subset_targets,
-            epsilon=epsilon,
-            step_size=step_size,
-            steps=steps,
-            num_center_bins=num_center_bins,
-        )
-        return {
-            name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
-            for name, value in inputs.items()
-        }
-
-    # A small batch (e.g. the last one of an epoch) may have nothing to
-    # replace; the network is not run on an empty batch.
-    mixed = tf.cond(
-        tf.shape(replaced)[0] > 0, perturb_replaced, lambda: dict(inputs)
+    mixed = perturb_replaced(
+        model, inputs, targets, is_original,
+        num_replaced=batch_size - num_original_samples(batch_size, original_fraction),
+        epsilon=epsilon, step_size=step_size, steps=steps,
+        num_center_bins=num_center_bins,
     )
     return mixed, is_original
