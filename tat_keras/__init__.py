@@ -1,13 +1,18 @@
 """tat_keras: TAT and DwO gaze estimation (Guo et al. 2019) in Keras 3.
 
-Importing the package is instant: it loads neither TensorFlow nor Keras, and
-its modules load on first use (`tat_keras.models`, `tat_keras.training`, ...).
-Yet every Keras class the project registers (`GazeNet`, the ordinal loss and
-decoding, the gaze metric, feature mixup, the learning-rate schedule, the
-regression baseline) is known to `keras.models.load_model` after
-`import tat_keras`: the registering modules are imported as soon as Keras is
-(at once if it already is), so a saved `.keras` model loads with no
-`custom_objects`.
+Importing the package is instant: it loads neither TensorFlow nor Keras, so
+that the data and file-format modules stay light (`tat_keras.data...`,
+rendering workers, flag parsing). Every module is reachable from it and
+imports on first use (`tat_keras.models`, `tat_keras.training.distributed`;
+`submodules.on_first_use`).
+
+Saved models load after `import tat_keras` with no `custom_objects`: Keras
+finds the project's classes (`GazeNet`, the ordinal loss and decoding, the
+gaze metric, feature mixup, the learning-rate schedule, the regression
+baseline) by their registered names once `SERIALIZABLE_MODULES` are
+imported. Those modules import Keras, so they are imported when Keras is:
+at once if it is already loaded, else by `_RegisterAfterKeras`, right after
+the first `import keras` of the process finishes.
 
 Example:
 
@@ -21,11 +26,16 @@ import importlib
 import importlib.abc
 import sys
 
+from tat_keras import submodules
+
 __version__ = "0.1.0"
 
-# Every module that defines a class registered with
-# `keras.saving.register_keras_serializable(package="tat_keras")`.
-KERAS_MODULES = (
+__getattr__ = submodules.on_first_use(__name__)
+
+# The modules that register classes with
+# `keras.saving.register_keras_serializable(package="tat_keras")`;
+# `package_test.py` checks that no other module does.
+SERIALIZABLE_MODULES = (
     "tat_keras.ordinal",
     "tat_keras.metrics",
     "tat_keras.mixup",
@@ -33,70 +43,52 @@ KERAS_MODULES = (
     "tat_keras.training.schedules",
     "tat_keras.training.regression",
 )
-_SUBMODULES = ("adversarial", "calibration", "crops", "data", "evaluation", "export",
-               "inference", "metrics", "mixup", "models", "ordinal", "plots",
-               "pruning", "reinit", "reporting", "reproduction", "smoothing",
-               "training")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"tat_keras.{name}")
-    raise AttributeError(f"module 'tat_keras' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
 
 
 def register_keras_objects():
-    """Imports the modules that register the project's Keras classes."""
-    for name in KERAS_MODULES:
+    """Imports `SERIALIZABLE_MODULES`, which registers their classes with Keras."""
+    for name in SERIALIZABLE_MODULES:
         importlib.import_module(name)
 
 
-def _initializing(name):
-    spec = getattr(sys.modules.get(name), "__spec__", None)
-    return bool(getattr(spec, "_initializing", False))
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Calls `register_keras_objects` once Keras and this package are loaded.
 
-
-class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
-    """Import hook: once `keras` is loaded, imports `KERAS_MODULES`.
-
-    It wraps the loaders of `keras` and of this package's modules; after
-    each one runs, registration happens if Keras is loaded and no module of
-    this package is still half-imported (a package module that imports
-    Keras finishes first), then the hook removes itself.
+    An import hook that loads nothing itself: the next finder on
+    `sys.meta_path` finds `keras` and this package's modules, and each is
+    executed by `_ThenRegister`, which afterwards calls `after_import`.
+    Registration waits while one of this package's modules is half-imported
+    (a module that imports Keras first, `tat_keras.models` say, registers
+    once it has finished), then the hook removes itself.
     """
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras" and not fullname.startswith("tat_keras."):
             return None
-        finders = sys.meta_path[sys.meta_path.index(self) + 1:]
-        for finder in finders:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find else None
+        for finder in sys.meta_path[sys.meta_path.index(self) + 1:]:
+            spec = finder.find_spec(fullname, path, target) if hasattr(
+                finder, "find_spec") else None
             if spec is not None:
                 break
         else:
             return None
-        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _RegisteringLoader(spec.loader, self)
+        if hasattr(spec.loader, "exec_module"):
+            spec.loader = _ThenRegister(spec.loader, self)
         return spec
 
-    def maybe_register(self, just_loaded):
-        if "keras" not in sys.modules or (
-                just_loaded != "keras" and _initializing("keras")):
+    def after_import(self, name):
+        if self not in sys.meta_path or "keras" not in sys.modules:
             return
-        if any(name.startswith("tat_keras.") and name != just_loaded
-               and _initializing(name) for name in list(sys.modules)):
+        if any(_importing(module) for module in list(sys.modules)
+               if module != name and (module == "keras" or module.startswith("tat_keras."))):
             return
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
+        sys.meta_path.remove(self)
         register_keras_objects()
 
 
-class _RegisteringLoader(importlib.abc.Loader):
+class _ThenRegister(importlib.abc.Loader):
+    """A module's own loader, then `_RegisterAfterKeras.after_import`."""
+
     def __init__(self, loader, hook):
         self._loader = loader
         self._hook = hook
@@ -106,13 +98,19 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        self._hook.maybe_register(module.__name__)
+        self._hook.after_import(module.__name__)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
 
 
+def _importing(name):
+    """Whether module `name` is still executing its import."""
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
 if "keras" in sys.modules:
     register_keras_objects()
-elif not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterWhenKerasLoads())
+elif not any(isinstance(finder, _RegisterAfterKeras) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterKeras())

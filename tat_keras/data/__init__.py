@@ -1,7 +1,7 @@
 """Data: GazeCapture's layout and TFDS builder, the synthetic twin, the pipeline.
 
 Importing this package is light: it loads neither TensorFlow nor Keras. Its
-sub-modules load on first use (`tat_keras.data.pipeline` brings TensorFlow,
+sub-modules import on first use (`tat_keras.data.pipeline` brings TensorFlow,
 `tat_keras.data.synthetic` and `tat_keras.data.gaze_capture.layout` only
 NumPy and Pillow). The `gaze_capture` dataset is registered with TFDS when
 its builder module is imported:
@@ -12,16 +12,6 @@ its builder module is imported:
 True
 """
 
-import importlib
+from tat_keras import submodules
 
-_SUBMODULES = ("devices", "gaze_capture", "pipeline", "synthetic")
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+__getattr__ = submodules.on_first_use(__name__)

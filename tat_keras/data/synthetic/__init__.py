@@ -32,6 +32,7 @@ Example:
 2
 """
 
+from tat_keras import submodules
 from tat_keras.data.synthetic.config import LIGHTING_REGIMES
 from tat_keras.data.synthetic.config import NUISANCE_MODES
 from tat_keras.data.synthetic.config import PRESETS
@@ -48,3 +49,5 @@ from tat_keras.data.synthetic.writer import recording_rng
 from tat_keras.data.synthetic.writer import recording_splits
 from tat_keras.data.synthetic.writer import render_dataset
 from tat_keras.data.synthetic.writer import render_recording
+
+__getattr__ = submodules.on_first_use(__name__)
