@@ -124,47 +124,6 @@ def layouts_of(metadata):
     return layouts
 
 
-def plot(rows, path):
-    """Error after calibration against k, per method, one panel per group."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    groups = [g for g in ("all", "phone", "tablet") if any(r["group"] == g for r in rows)]
-    figure = Figure(figsize=(4.2 * len(groups), 3.6), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(groups), squeeze=False)[0]
-    methods = sorted({r["method"] for r in rows})
-    for axis, group in zip(axes, groups):
-        group_rows = [r for r in rows if r["group"] == group]
-        for index, method in enumerate(methods):
-            mine = sorted((r for r in group_rows if r["method"] == method), key=lambda r: r["k"])
-            if not mine:
-                continue
-            ks = np.array([r["k"] for r in mine], float) + 0.06 * (index - len(methods) / 2)
-            after = np.array([r["error_after"] for r in mine])
-            low = np.array([np.nan if r["error_after_low"] is None else r["error_after_low"]
-                            for r in mine])
-            high = np.array([np.nan if r["error_after_high"] is None else r["error_after_high"]
-                             for r in mine])
-            errors = np.nan_to_num(np.stack([after - low, high - after]))
-            axis.errorbar(ks, after, yerr=errors, marker="o", capsize=3, label=method)
-        before = {}
-        for r in group_rows:
-            before.setdefault(r["k"], r["error_before"])
-        ks = sorted(before)
-        axis.plot(ks, [before[k] for k in ks], "k--", label="before")
-        counts = {r["k"]: r["num_subjects"] for r in group_rows}
-        axis.set_xticks(ks, [f"{k}\n(n={counts[k]})" for k in ks])
-        axis.set_title(f"{group} subjects")
-        axis.set_xlabel("calibration dots k (subjects)")
-        axis.set_ylabel("mean error (cm), 95% CI")
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    figure.savefig(path, format="png", dpi=110)
-    return path
-
-
 def comparison(rows):
     """Head fine-tuning by the .tflite against NumPy, per k (all subjects)."""
     by_key = {(r["method"], r["k"]): r for r in rows if r["group"] == "all"}
@@ -234,6 +193,7 @@ def main(argv):
 
     import tat_keras  # noqa: F401  Registers the model's classes.
     from tat_keras import calibration
+    from tat_keras import plots
     from tat_keras.data import pipeline
     from tat_keras.export import personalization
 
@@ -281,7 +241,7 @@ def main(argv):
     per_k = {k: num_subjects - sum(1 for e in skipped if e["k"] == k) for k in points}
     device_types = {s.item(): ("phone", "tablet")[int(metadata["device_type"][subjects == s][0])]
                     for s in np.unique(subjects)}
-    rows = calibration.summarize(records, groups=device_types)
+    rows = calibration.mean_errors(records, groups=device_types)
     result = {
         "model": os.path.abspath(FLAGS.model),
         "model_fingerprint": fingerprint,
@@ -301,7 +261,7 @@ def main(argv):
     with open(os.path.join(FLAGS.output, "calibration.md"), "w") as f:
         f.write(table)
     if rows:
-        plot(rows, os.path.join(FLAGS.output, "calibration.png"))
+        plots.plot_calibration(rows, os.path.join(FLAGS.output, "calibration.png"))
     print(table)
     print("subjects per k: " + ", ".join(f"k={k}: {n}" for k, n in per_k.items()))
     print(f"Wrote {FLAGS.output}/calibration.json, calibration.md"

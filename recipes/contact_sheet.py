@@ -13,15 +13,11 @@ import tempfile
 
 from absl import app
 from absl import flags
-import matplotlib
 
-matplotlib.use("Agg")
-from matplotlib import patches  # noqa: E402  (after choosing the backend)
-from matplotlib import pyplot  # noqa: E402
-
-from tat_keras import crops as crop_lib  # noqa: E402
-from tat_keras.data import synthetic  # noqa: E402
-from tat_keras.data.gaze_capture import layout  # noqa: E402
+from tat_keras import crops as crop_lib
+from tat_keras import plots
+from tat_keras.data import synthetic
+from tat_keras.data.gaze_capture import layout
 
 _OUTPUT = flags.DEFINE_string("output", "docs/synthetic_samples.png", "PNG to write.")
 _ROWS = flags.DEFINE_integer("rows", 8, "Recordings shown, one per row.")
@@ -43,56 +39,39 @@ def _pick_recordings(config, rows):
     return chosen
 
 
+def _sheet_row(path, lighting, glasses):
+    """The last usable frame of a rendered recording, its boxes and crops."""
+    recording = layout.read_recording(path)
+    usable = [i for i, r in enumerate(layout.frame_skip_reasons(recording)) if r is None]
+    frame = usable[-1] if usable else 0
+    image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[frame]))
+    face = recording.boxes["face"][frame]
+    eyes = [crop_lib.absolute_eye_boxes(face, recording.boxes[k][frame])
+            for k in ("left_eye", "right_eye")]
+    return {
+        "frame": image,
+        "boxes": list(zip([face] + eyes, ("yellow", "cyan", "magenta"))),
+        "title": (f"{recording.device}, orientation {recording.orientation[frame]}, "
+                  f"{lighting}{', glasses' if glasses else ''}"),
+        "crops": crop_lib.crop_frame(image, face, recording.boxes["left_eye"][frame],
+                                     recording.boxes["right_eye"][frame], 64),
+    }
+
+
 def main(argv):
     del argv
     config = synthetic.SyntheticConfig(
         seed=_SEED.value, dots_per_recording=3, frames_per_dot=1, edge_rate=0.0
     )
-    chosen = _pick_recordings(config, _ROWS.value)
-    figure, axes = pyplot.subplots(
-        len(chosen), 4, figsize=(9, 2.3 * len(chosen)),
-        gridspec_kw={"width_ratios": [2.2, 1, 1, 1]},
-    )
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for row, (index, (lighting, glasses)) in enumerate(chosen):
+        for index, (lighting, glasses) in _pick_recordings(config, _ROWS.value):
             path = os.path.join(folder, f"{index:05d}")
             synthetic.render_recording(
                 path, recording_index=index, split="train", config=config
             )
-            recording = layout.read_recording(path)
-            usable = [i for i, r in enumerate(layout.frame_skip_reasons(recording)) if r is None]
-            frame = usable[-1] if usable else 0
-            image = layout.decode_jpeg(os.path.join(path, "frames", recording.frame_names[frame]))
-            face = recording.boxes["face"][frame]
-            eyes = [
-                crop_lib.absolute_eye_boxes(face, recording.boxes[k][frame])
-                for k in ("left_eye", "right_eye")
-            ]
-            axes[row, 0].imshow(image)
-            for box, colour in zip([face] + eyes, ("yellow", "cyan", "magenta")):
-                axes[row, 0].add_patch(
-                    patches.Rectangle(box[:2], box[2], box[3], fill=False, color=colour, lw=1)
-                )
-            axes[row, 0].set_title(
-                f"{recording.device}, orientation {recording.orientation[frame]}, "
-                f"{lighting}{', glasses' if glasses else ''}",
-                fontsize=7,
-            )
-            crops = crop_lib.crop_frame(
-                image, face, recording.boxes["left_eye"][frame],
-                recording.boxes["right_eye"][frame], 64,
-            )
-            for column, name in enumerate(("face", "left_eye", "right_eye"), start=1):
-                if crops is not None:
-                    axes[row, column].imshow(crops[name])
-                axes[row, column].set_title(name.replace("_", " "), fontsize=7)
-            for axis in axes[row]:
-                axis.set_xticks([])
-                axis.set_yticks([])
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-    figure.savefig(_OUTPUT.value, dpi=80)
-    print(f"Wrote {_OUTPUT.value}")
+            rows.append(_sheet_row(path, lighting, glasses))
+    print(f"Wrote {plots.plot_contact_sheet(rows, _OUTPUT.value)}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tat_keras import plots  # noqa: E402
 from tat_keras import smoothing  # noqa: E402
 from tat_keras.inference import jitter_lag  # noqa: E402
 
@@ -111,34 +112,12 @@ def _filters():
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    styles = {"raw": ("k", "s"), "one_euro": ("tab:blue", "o"), "ema": ("tab:orange", "^"),
-              "kalman": ("tab:green", "v"), "dwo_raw": ("tab:red", "*"),
-              "dwo_one_euro": ("tab:purple", "P")}
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for family, (colour, marker) in styles.items():
-        chosen = [r for r in rows if r["family"] == family]
-        if not chosen:
-            continue
-        ax.scatter([r["lag_ms"] for r in chosen], [r["msd_cm"] for r in chosen], c=colour,
-                   marker=marker, s=90 if family.startswith("dwo") else 45, label=family)
-        for r in chosen:
-            label = r["name"].replace("one_euro ", "").replace("dwo ", "")
-            ax.annotate(label, (r["lag_ms"], r["msd_cm"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("lag: time to 90% of a dot change (ms)")
-    ax.set_ylabel("MSD over stare sequences (cm)")
-    ax.set_title("Jitter against lag, quick synthetic test recordings")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """MSD against lag of every filter and setting (`plots.plot_jitter_against_lag`)."""
+    points = [{"family": r["family"], "lag_ms": r["lag_ms"], "msd_cm": r["msd_cm"],
+               "label": r["name"].replace("one_euro ", "").replace("dwo ", "")}
+              for r in rows]
+    plots.plot_jitter_against_lag(
+        points, path, title="Jitter against lag, quick synthetic test recordings")
 
 
 def main(argv):

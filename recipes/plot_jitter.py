@@ -2,11 +2,12 @@ r"""Draws the jitter of a baseline and a DwO model on stare sequences (Fig. 1(b)
 
 Usage:
 
-    python recipes/plot_jitter.py --baseline_dir=runs/dwo_sweep/baseline/seed1 \
-        --dwo_dir=runs/dwo_sweep/ctr8/seed1 --num_sequences=4 --output=runs/jitter.png
+    python recipes/plot_jitter.py --baseline_dir=runs/reproduce/bench/standard/seed1 \
+        --dwo_dir=runs/reproduce/bench/standard-dwo/seed1 --num_sequences=4 \
+        --output=runs/jitter.png
 
-Both folders are finished runs of `recipes/train_tat.py` (the sweep
-`recipes/dwo_sweep.py --rows=baseline,ctr8` makes them). Both models predict
+Both folders are finished runs of `recipes/train_tat.py` (Table 5 of
+`recipes/reproduce.py --suite=table5` makes them, and draws this figure). Both models predict
 the test split of the data the baseline was trained on (or `--data_dir`).
 The stare sequences shown are the frames of one recording that share a dot
 (`recording`, `dot`), at least `--min_length` frames long, taken from the
@@ -41,9 +42,9 @@ FLAGS = flags.FLAGS
 _TRAIN_HINT = (
     "Train it with `python recipes/train_tat.py "
     "--flagfile=recipes/configs/synthetic_bench.flags --model_dir={dir}{dwo}` "
-    "or the sweep `python recipes/dwo_sweep.py "
-    "--base_flagfile=recipes/configs/synthetic_bench.flags "
-    "--output_dir=runs/dwo_sweep --rows=baseline,ctr8`."
+    "or Table 5 of the protocol: `python recipes/reproduce.py --suite=table5 "
+    "--scale=bench --seeds=1` (runs/reproduce/bench/standard/seed1 and "
+    "standard-dwo/seed1)."
 )
 
 

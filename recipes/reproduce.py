@@ -23,6 +23,12 @@ Usage:
     python recipes/reproduce.py --suite=table1 --shard=1/2 --intra_op_threads=1 &
     python recipes/reproduce.py --suite=table1 --shard=2/2 --intra_op_threads=1 &
 
+    # Every row of the paper's Table 5 (center bins, PGD steps, share of
+    # original data) at two seeds; writes dwo_sweep.md and .csv beside the
+    # protocol's tables:
+    python recipes/reproduce.py --suite=dwo_sweep --scale=bench --seeds=1,2 \
+        --clean_stare_data_dir=data/bench_stare_clean/tfds
+
     # The pilot, before the decision runs of TAT where its premise holds
     # (docs/results/README.md, "The pilot"); writes pilot_report.md:
     python recipes/reproduce.py --suite=pilot --scale=pilot --seeds=1,2 \
@@ -30,7 +36,9 @@ Usage:
 
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
 (`tat_keras/reproduction.py` defines their rows and the decision rule); the
-study `pilot` (`tat_keras/pilot.py`).
+sweep `dwo_sweep` (Table 5 in full, not part of `all`); the study `pilot`
+(`tat_keras/pilot.py`). Every run's settings are checked when the suite is
+planned, before anything trains.
 Scales: smoke (a tiny run of everything, for tests), bench (the bench
 synthetic set at the paper's shape: 36 epochs, one-eighth width, 4,000
 training frames), bench_small (the same on 2,000 frames, where step 1 found
@@ -70,7 +78,8 @@ flags.DEFINE_string("data_dir", None,
                     "data/gazecapture/tfds (paper). Required for smoke.")
 flags.DEFINE_string("clean_stare_data_dir", None,
                     "Prepared stare set rendered with the geometric nuisances off; "
-                    "when set, Table 5 runs also report its test MSD.")
+                    "when set, the runs of Table 5 and of the DwO sweep also report "
+                    "its test MSD.")
 flags.DEFINE_string("output_dir", "docs/results", "Records, tables, figures, report.")
 flags.DEFINE_string("work_dir", "runs/reproduce", "Models and checkpoints of the runs.")
 flags.DEFINE_integer("max_runs", None, "Train at most this many runs, then report.")
@@ -139,7 +148,8 @@ def _clean_msd(model_dir, config, clean_data_dir):
 
 def _train(spec, data_dir, model_dir, clean_data_dir=None):
     """Trains (or resumes) one run in `model_dir`; with `clean_data_dir`, a
-    run of Table 5 also reports the test MSD on that stare set."""
+    run of Table 5 or of the DwO sweep also reports the test MSD on that
+    stare set."""
     import keras
 
     from tat_keras.training import TrainConfig
@@ -155,26 +165,29 @@ def _train(spec, data_dir, model_dir, clean_data_dir=None):
     if metrics.get("data_fingerprint") is None:
         metrics["data_fingerprint"] = reproduction.data_fingerprint(
             data_dir, config.image_size)
-    if (clean_data_dir and spec.run in _table5_runs(spec.seed)
+    if (clean_data_dir and spec.run in _stare_runs(spec.seed)
             and metrics.get("clean_test_msd_cm") is None):
         metrics["clean_test_msd_cm"] = _clean_msd(model_dir, config.resolved(),
                                                    clean_data_dir)
     reporting.write_json(metrics_path, metrics)
 
 
-def _table5_runs(seed):
-    """The run ids of Table 5 (its baseline is the standard run of Table 1,
-    which `unique_runs` may list under another table)."""
-    return {s.run for s in reproduction.plan("table5", FLAGS.scale, [seed])}
+def _stare_runs(seed):
+    """The run ids of the tables that measure MSD on the nuisance-free stare
+    set (their baseline is the standard run of Table 1, which `unique_runs`
+    may list under another table)."""
+    return {s.run for table in reproduction.STARE_TABLES
+            for s in reproduction.plan(table, FLAGS.scale, [seed])}
 
 
 def _complete_clean_msd(specs, data_dir, clean_data_dir):
     """Adds the MSD on the nuisance-free stare set to finished runs of Table 5
-    that lack it: the baseline is first trained for the learning curve and
-    Table 1, where that MSD is not measured. Needs the run's model in
-    --work_dir."""
+    and of the DwO sweep that lack it: the baseline is first trained for the
+    learning curve and Table 1, where that MSD is not measured. Needs the
+    run's model in --work_dir."""
     missing = []
-    for spec in reproduction.unique_runs([s for s in specs if s.table == "table5"]):
+    for spec in reproduction.unique_runs(
+            [s for s in specs if s.table in reproduction.STARE_TABLES]):
         target = reproduction.record_dir(FLAGS.output_dir, FLAGS.scale, spec.run,
                                          spec.seed)
         run = reproduction.load_run(FLAGS.output_dir, FLAGS.scale, spec.run, spec.seed)

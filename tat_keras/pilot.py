@@ -179,12 +179,9 @@ def resolvable_half_width(differences, seeds=PLANNED_SEEDS):
     >>> round(resolvable_half_width([0.1, 0.2, 0.15], seeds=6), 4)
     0.0525
     """
-    from scipy import stats
-
     if len(differences) < 2:
         return math.nan
-    spread = float(np.std(differences, ddof=1))
-    return float(stats.t.ppf(0.975, seeds - 1)) * spread / math.sqrt(seeds)
+    return reporting.t_half_width(reporting.mean_std(differences).std, seeds)
 
 
 def _runs(results_dir, scale, run, seeds):

@@ -1,14 +1,16 @@
-"""Seeds, means, intervals and tables: what a sweep of runs reports.
+"""Seeds, means, intervals and tables: the project's statistics, in one place.
 
-Every comparison of this project is a set of runs over seeds. This module
-turns their numbers into the figures a report states: the mean and sample
-standard deviation of a row, the paired difference of two rows over the
-seeds they share with its Student-t confidence interval, and tables in
-Markdown, CSV and strict JSON. It imports neither TensorFlow nor Keras.
+Every comparison of this project is a set of runs over seeds (or of
+subjects, for calibration). This module turns their numbers into the figures
+a report states: the mean and sample standard deviation of a row, the
+Student-t interval of a mean, the paired difference of two rows over the
+seeds they share with its interval, the slope of a curve with its interval,
+and tables in Markdown, CSV and strict JSON. It imports neither TensorFlow
+nor Keras.
 
 Example:
 
->>> row = summarize([3.1, 3.5, 3.3])
+>>> row = mean_std([3.1, 3.5, 3.3])
 >>> round(row.mean, 2), round(row.std, 2), row.count
 (3.3, 0.2, 3)
 >>> diff = paired_difference({1: 3.0, 2: 3.4}, {1: 3.2, 2: 3.5})
@@ -67,7 +69,7 @@ class Summary:
     count: int
 
 
-def summarize(values):
+def mean_std(values):
     """`Summary` of the finite values (None and NaN are left out).
 
     Args:
@@ -75,7 +77,7 @@ def summarize(values):
 
     Example:
 
-    >>> summarize([1.0, None, 3.0])
+    >>> mean_std([1.0, None, 3.0])
     Summary(mean=2.0, std=1.4142135623730951, count=2)
     """
     finite = _finite(values)
@@ -88,7 +90,11 @@ def summarize(values):
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
-    """A mean with its two-sided confidence interval (NaN below two values)."""
+    """An estimate (a mean, or a slope) with its two-sided confidence interval.
+
+    `low` and `high` are NaN where there is too little data for an interval;
+    `count` is the number of values it rests on.
+    """
 
     mean: float
     low: float
@@ -100,6 +106,35 @@ class Interval:
     def below_zero(self):
         """True when the whole interval lies below zero."""
         return math.isfinite(self.high) and self.high < 0.0
+
+
+def _check_confidence(confidence):
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1). Received: confidence={confidence}")
+
+
+def t_half_width(std, count, confidence=0.95):
+    """Half-width of the Student-t interval of a mean of `count` values with
+    sample standard deviation `std`: `t(count - 1) * std / sqrt(count)`.
+
+    Also what a planned number of seeds would resolve, given the spread seen
+    so far.
+
+    Args:
+        std: float. Sample standard deviation (n - 1).
+        count: int. Number of values; at least 2.
+        confidence: float in (0, 1).
+
+    Example:
+
+    >>> round(t_half_width(1.0, 3), 3)
+    2.484
+    """
+    _check_confidence(confidence)
+    if int(count) != count or count < 2:
+        raise ValueError(f"count must be an integer >= 2. Received: count={count}")
+    quantile = float(stats.t.ppf(0.5 + confidence / 2.0, count - 1))
+    return quantile * float(std) / math.sqrt(count)
 
 
 def t_interval(values, confidence=0.95):
@@ -118,15 +153,52 @@ def t_interval(values, confidence=0.95):
     >>> round(interval.low, 3), round(interval.high, 3)
     (-0.484, 4.484)
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1). Received: confidence={confidence}")
-    summary = summarize(values)
+    _check_confidence(confidence)
+    summary = mean_std(values)
     if summary.count < 2:
         return Interval(summary.mean, math.nan, math.nan, summary.count, confidence)
-    quantile = float(stats.t.ppf(0.5 + confidence / 2.0, summary.count - 1))
-    half = quantile * summary.std / math.sqrt(summary.count)
+    half = t_half_width(summary.std, summary.count, confidence)
     return Interval(summary.mean, summary.mean - half, summary.mean + half,
                     summary.count, confidence)
+
+
+def slope_interval(x, y, confidence=0.95):
+    """Least-squares slope of `y` on `x` with its Student-t interval.
+
+    The interval is `slope ± t(n - 2) * se`, with `se` the standard error of
+    the slope: `sqrt(sum(r^2) / (n - 2) / sum((x - mean(x))^2))`, `r` the
+    residuals of the fitted line.
+
+    Args:
+        x: array `(n,)`. Distinct values.
+        y: array `(n,)`.
+        confidence: float in (0, 1).
+
+    Returns:
+        `Interval` whose `mean` is the slope; `low` and `high` are NaN with
+        fewer than three points.
+
+    Example:
+
+    >>> interval = slope_interval([0, 1, 2, 3], [1.0, 0.9, 0.7, 0.6])
+    >>> round(interval.mean, 3), round(interval.low, 3), round(interval.high, 3)
+    (-0.14, -0.201, -0.079)
+    """
+    _check_confidence(confidence)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise ValueError("x and y must be 1-D arrays of the same length, at least 2. "
+                         f"Received: shapes {x.shape} and {y.shape}")
+    slope, intercept = np.polyfit(x, y, 1)
+    count = len(x)
+    if count < 3:
+        return Interval(float(slope), math.nan, math.nan, count, confidence)
+    residual = y - (slope * x + intercept)
+    stderr = math.sqrt(float(residual @ residual) / (count - 2)
+                       / float(((x - x.mean()) ** 2).sum()))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, count - 2)) * stderr
+    return Interval(float(slope), float(slope - half), float(slope + half), count,
+                    confidence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,19 +258,37 @@ def format_interval(interval, digits=3):
             f"{interval.high:+.{digits}f}]")
 
 
-def markdown_table(headers, rows):
+_ALIGNMENTS = {"left": "---|", "right": "---:|"}
+
+
+def markdown_table(headers, rows, align=None):
     """A Markdown table; cells are written with `str`.
 
     Args:
         headers: list of str.
         rows: list of lists, each as long as `headers`.
+        align: list of "left" or "right", one per column, or None (all
+            left).
+
+    Example:
+
+    >>> print(markdown_table(["k", "error"], [[1, "2.0"]], align=["right", "left"]))
+    | k | error |
+    |---:|---|
+    | 1 | 2.0 |
     """
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(
                 f"Every row needs {len(headers)} cells. Received: {len(row)} in {row}"
             )
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    align = ["left"] * len(headers) if align is None else list(align)
+    if len(align) != len(headers) or not set(align) <= set(_ALIGNMENTS):
+        raise ValueError(
+            f"align must give 'left' or 'right' for each of the {len(headers)} "
+            f"columns. Received: align={align}")
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "".join(_ALIGNMENTS[a] for a in align)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 

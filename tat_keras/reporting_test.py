@@ -12,12 +12,12 @@ import pytest
 from tat_keras import reporting
 
 # Two-sided 95% Student-t quantiles, from printed tables.
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 7: 2.365}
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 6: 2.447, 7: 2.365}
 
 
-def test_summarize_matches_numpy():
+def test_mean_std_matches_numpy():
     values = [3.58, 3.10, 3.91, None, math.nan, 3.34]
-    summary = reporting.summarize(values)
+    summary = reporting.mean_std(values)
     finite = np.array([3.58, 3.10, 3.91, 3.34])
     assert summary.count == 4
     np.testing.assert_allclose(summary.mean, finite.mean())
@@ -25,10 +25,10 @@ def test_summarize_matches_numpy():
         summary.std, np.sqrt(((finite - finite.mean()) ** 2).sum() / 3))
 
 
-def test_summarize_few_values():
-    assert reporting.summarize([]).count == 0
-    assert math.isnan(reporting.summarize([None]).mean)
-    one = reporting.summarize([2.5])
+def test_mean_std_few_values():
+    assert reporting.mean_std([]).count == 0
+    assert math.isnan(reporting.mean_std([None]).mean)
+    one = reporting.mean_std([2.5])
     assert one.mean == 2.5 and math.isnan(one.std)
 
 
@@ -55,6 +55,39 @@ def test_t_interval_rejects_bad_confidence():
         reporting.t_interval([1.0, 2.0], confidence=95)
 
 
+@pytest.mark.parametrize("count", [2, 5, 8])
+def test_t_half_width_matches_table(count):
+    np.testing.assert_allclose(reporting.t_half_width(0.3, count),
+                               T_975[count - 1] * 0.3 / np.sqrt(count), rtol=2e-4)
+    with pytest.raises(ValueError, match="count must be an integer >= 2. Received: count=1"):
+        reporting.t_half_width(0.3, 1)
+
+
+@pytest.mark.parametrize("count", [4, 5, 8])
+def test_slope_interval_matches_linear_regression(count):
+    rng = np.random.default_rng(count)
+    x = np.arange(count, dtype=float) + 10.0
+    y = 2.0 - 0.05 * x + rng.normal(0, 0.02, count)
+    interval = reporting.slope_interval(x, y)
+    # The slope's standard error, re-derived from the normal equations.
+    design = np.stack([x, np.ones(count)], axis=1)
+    coefficients, residual, *_ = np.linalg.lstsq(design, y, rcond=None)
+    covariance = residual[0] / (count - 2) * np.linalg.inv(design.T @ design)
+    half = T_975[count - 2] * np.sqrt(covariance[0, 0])
+    np.testing.assert_allclose(interval.mean, coefficients[0])
+    np.testing.assert_allclose((interval.low + interval.high) / 2, coefficients[0])
+    # The table's quantiles have four significant digits.
+    np.testing.assert_allclose((interval.high - interval.low) / 2, half, rtol=2e-4)
+    assert interval.count == count
+
+
+def test_slope_interval_needs_three_points_and_matching_shapes():
+    two = reporting.slope_interval([0.0, 1.0], [1.0, 3.0])
+    assert two.mean == pytest.approx(2.0) and math.isnan(two.low)
+    with pytest.raises(ValueError, match="same length"):
+        reporting.slope_interval([0.0, 1.0, 2.0], [1.0, 2.0])
+
+
 def test_paired_difference_uses_shared_finished_seeds():
     treatment = {1: 3.0, 2: 3.1, 3: 2.9, 4: None}
     control = {1: 3.4, 2: 3.3, 3: 3.2, 4: 3.5, 5: 3.0}
@@ -77,9 +110,9 @@ def test_formatting():
     assert reporting.format_number(None) == "–"
     assert reporting.format_number(math.nan) == "–"
     assert reporting.format_number(1.23456, 2) == "1.23"
-    assert reporting.format_mean_std(reporting.summarize([1.0, 3.0])) == "2.000 ± 1.414"
-    assert reporting.format_mean_std(reporting.summarize([1.0])) == "1.000"
-    assert reporting.format_mean_std(reporting.summarize([])) == "–"
+    assert reporting.format_mean_std(reporting.mean_std([1.0, 3.0])) == "2.000 ± 1.414"
+    assert reporting.format_mean_std(reporting.mean_std([1.0])) == "1.000"
+    assert reporting.format_mean_std(reporting.mean_std([])) == "–"
     text = reporting.format_interval(reporting.t_interval([-1.0, -2.0, -3.0]), 2)
     assert text == "-2.00 [-4.48, +0.48]"
 

@@ -17,11 +17,18 @@ The protocol (fixed before any run; `docs/results/README.md` states it):
    against standard and against SD both have a 95% t-interval below zero;
    DwO when the paired MSD difference does, at an error cost of at most 3%.
 
-A row names the overrides of the scale's training settings it trains with
-and a `run` id: rows of different tables with the same settings share the
-run (TAT with random teacher, CSP and AOI is one run, listed in Tables 1-4).
-The settings are plain dicts, so this module imports neither TensorFlow nor
-Keras; the recipe turns them into a `TrainConfig`.
+Beyond the protocol, the sweep `dwo_sweep` reruns every row of the paper's
+Table 5 (center bins, PGD steps, share of original data), and the study
+`pilot` (`tat_keras/pilot.py`) comes before the protocol's decision runs.
+Every suite is planned, run, recorded, tabled and reported the same way.
+
+A row names the overrides of the scale's `TrainConfig` settings it trains
+with and a `run` id: rows of different tables with the same settings share
+the run (TAT with random teacher, CSP and AOI is one run, listed in Tables
+1-4). `plan` checks every run's settings as `TrainConfig` does before it
+trains, so a row naming a field `TrainConfig` lacks, or a value it refuses,
+fails when the plan is made, not hours into a suite. Nothing here imports
+TensorFlow or Keras.
 
 Example:
 
@@ -40,13 +47,16 @@ import os
 
 import numpy as np
 
+from tat_keras import plots
 from tat_keras import reporting
+from tat_keras.training import config as config_lib
 
 # Training settings of each scale (TrainConfig fields), before a row's own.
 SCALES = {
-    # A few steps on a tiny prepared set, to test the suite end to end.
+    # A few steps on a tiny prepared set, to test the suite end to end (32
+    # bins: as many as the widest center-bin row of Table 5 needs).
     "smoke": {
-        "width_multiplier": 0.125, "x_bins": 16, "y_bins": 16, "batch_size": 16,
+        "width_multiplier": 0.125, "x_bins": 32, "y_bins": 32, "batch_size": 16,
         "learning_rate": 2e-3, "mini_generations": 2, "epochs_per_generation": 1,
         "warmup_epochs": 1, "max_train_examples": 64, "dwo_center_bins": 4,
     },
@@ -84,7 +94,7 @@ class Row:
     Args:
         name: str. The row's label.
         run: str. Run id; rows with equal settings share it.
-        overrides: dict. TrainConfig fields this row sets.
+        overrides: dict. `TrainConfig` fields this row sets, over the scale's.
         max_seeds: int or None. Seeds this row needs at most (None: all).
         paper: dict or None. The paper's numbers for this row, shown in a
             column of their own.
@@ -162,6 +172,40 @@ SUITES = {
             {**_STANDARD, **_DWO, "dwo_epsilon": 8.0, "dwo_step": 2.0}, 2),
     ],
 }
+# Sweeps: tables beyond the protocol's decisions, not part of "all"; the
+# report lists a sweep's table once it has records. `dwo_sweep` is the whole
+# of Table 5 (gamma = 1 and epsilon = 3 pixels in every row, as in the
+# paper); its baseline, its recommended row and its T=3 row are runs of the
+# protocol's Table 5.
+SWEEPS = {
+    "dwo_sweep": [
+        Row("baseline", "standard", _STANDARD, paper={"error": 1.15, "msd": 0.42}),
+        Row("dwo, all center bins", "standard-dwo_ctr_all",
+            {**_STANDARD, **_DWO, "dwo_center_bins": None}, 2,
+            paper={"error": 1.20, "msd": 0.36}),
+        Row("dwo, 32 center bins", "standard-dwo_ctr32",
+            {**_STANDARD, **_DWO, "dwo_center_bins": 32}, 2,
+            paper={"error": 1.22, "msd": 0.35}),
+        Row("dwo, 16 center bins", "standard-dwo_ctr16",
+            {**_STANDARD, **_DWO, "dwo_center_bins": 16}, 2,
+            paper={"error": 1.20, "msd": 0.34}),
+        Row("dwo (8 bins, T=1, 90%)", "standard-dwo", {**_STANDARD, **_DWO},
+            paper={"error": 1.18, "msd": 0.34}),
+        Row("dwo, T=2", "standard-dwo_t2", {**_STANDARD, **_DWO, "dwo_steps": 2}, 2,
+            paper={"error": 1.25, "msd": 0.30}),
+        Row("dwo, T=3", "standard-dwo_t3", {**_STANDARD, **_DWO, "dwo_steps": 3}, 2,
+            paper={"error": 1.28, "msd": 0.29}),
+        Row("dwo, 80% original", "standard-dwo_org80",
+            {**_STANDARD, **_DWO, "dwo_original_fraction": 0.8}, 2,
+            paper={"error": 1.22, "msd": 0.30}),
+        Row("dwo, 50% original", "standard-dwo_org50",
+            {**_STANDARD, **_DWO, "dwo_original_fraction": 0.5}, 2,
+            paper={"error": 1.30, "msd": 0.29}),
+        Row("dwo, no original", "standard-dwo_org0",
+            {**_STANDARD, **_DWO, "dwo_original_fraction": 0.0}, 2,
+            paper={"error": 1.44, "msd": 0.27}),
+    ],
+}
 # Studies run before a protocol's decision runs; not part of "all", each
 # with its own report (the pilot: `tat_keras/pilot.py`).
 STUDIES = {
@@ -173,9 +217,13 @@ STUDIES = {
         Row("tat, L=14", "tat", _TAT),
     ],
 }
-SUITE_NAMES = tuple(SUITES) + tuple(STUDIES) + ("all",)
+SUITE_NAMES = tuple(SUITES) + tuple(SWEEPS) + tuple(STUDIES) + ("all",)
+_ROWS = {**SUITES, **SWEEPS, **STUDIES}
 # Tables whose rows are compared after every mini-generation.
 GENERATION_TABLES = ("table2", "table3", "table4")
+# Tables whose rows are compared with their first, the baseline, on error
+# and on MSD, which they also measure on the nuisance-free stare set.
+STARE_TABLES = ("table5", "dwo_sweep")
 MAX_ERROR_COST = 0.03  # DwO's largest relative error cost (decision rule).
 
 
@@ -190,39 +238,85 @@ class RunSpec:
     settings: dict
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}. Received: {name}={value!r}")
+_FIELDS = tuple(field.name for field in dataclasses.fields(config_lib.TrainConfig))
+
+
+def checked_settings(table, row, scale):
+    """The `TrainConfig` settings of a row at a scale (without the seed),
+    checked as `TrainConfig.resolved()` checks them.
+
+    Args:
+        table: str. The suite the row belongs to (named in errors).
+        row: `Row`.
+        scale: str. A name of `SCALES`.
+
+    Returns:
+        dict of `TrainConfig` fields.
+
+    Raises:
+        ValueError: the row or the scale sets a field `TrainConfig` does not
+            have, or a value it refuses; the message names the row.
+
+    Example:
+
+    >>> checked_settings("table5", SUITES["table5"][1], "bench")["dwo_center_bins"]
+    8
+    >>> checked_settings("table5", Row("typo", "typo", {"dwo_centre_bins": 8}), "bench")
+    Traceback (most recent call last):
+    ...
+    ValueError: Row 'typo' of table5 sets ['dwo_centre_bins'], which TrainConfig does not have. Fix the row's overrides in tat_keras/reproduction.py; TrainConfig's fields are those of recipes/train_tat.py's flags.
+    """
+    settings = {**SCALES[scale], **row.overrides}
+    unknown = sorted(set(settings) - set(_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"Row {row.name!r} of {table} sets {unknown}, which TrainConfig does not "
+            "have. Fix the row's overrides in tat_keras/reproduction.py; "
+            "TrainConfig's fields are those of recipes/train_tat.py's flags.")
+    try:
+        config_lib.TrainConfig(**settings).resolved()
+    except ValueError as error:
+        raise ValueError(f"Row {row.name!r} of {table} at scale {scale!r}: {error}") from None
+    return settings
 
 
 def plan(suite, scale, seeds):
-    """The runs of a suite, in the order to train them.
+    """The runs of a suite, in the order to train them, their settings checked.
 
     Seed-major (every row's first seed before any second seed), so that an
     interrupted suite has the widest table it can.
 
     Args:
-        suite: str. A name of `SUITES`, or "all".
+        suite: str. A name of `SUITE_NAMES`: a table of the protocol, a
+            sweep, a study, or "all" (the protocol's tables).
         scale: str. A name of `SCALES`.
         seeds: list of int. Rows with `max_seeds` take the first ones.
 
     Returns:
         list of `RunSpec` (a run shared by several rows appears once per row).
+
+    Raises:
+        ValueError: an unknown suite or scale, no seed, or a row whose
+            settings `TrainConfig` refuses (see `checked_settings`).
     """
-    _check_choice("suite", suite, SUITE_NAMES)
-    _check_choice("scale", scale, SCALES)
+    if suite not in SUITE_NAMES:
+        raise ValueError(f"suite must be one of {SUITE_NAMES}. Received: suite={suite!r}")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {tuple(SCALES)}. Received: scale={scale!r}")
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     if not seeds:
         raise ValueError("seeds must name at least one seed. Received: seeds=[]")
     tables = list(SUITES) if suite == "all" else [suite]
+    settings = {(table, row.name): checked_settings(table, row, scale)
+                for table in tables for row in _ROWS[table]}
     specs = []
     for index, seed in enumerate(seeds):
         for table in tables:
-            for row in SUITES.get(table) or STUDIES[table]:
+            for row in _ROWS[table]:
                 if row.max_seeds is not None and index >= row.max_seeds:
                     continue
-                settings = {**SCALES[scale], **row.overrides, "seed": seed}
-                specs.append(RunSpec(table, row.name, row.run, seed, settings))
+                specs.append(RunSpec(table, row.name, row.run, seed,
+                                     {**settings[table, row.name], "seed": seed}))
     return specs
 
 
@@ -370,7 +464,7 @@ def _by_row(records, key):
 
 
 def _summary_cell(values):
-    summary = reporting.summarize(values)
+    summary = reporting.mean_std(values)
     text = reporting.format_mean_std(summary)
     return text if summary.count == 0 else f"{text} ({summary.count})"
 
@@ -387,7 +481,7 @@ def _difference_line(what, key, records, treatment, control):
 
 def table_markdown(table, records, scale):
     """The Markdown of one table from its CSV records (see `collect`)."""
-    rows = SUITES[table]
+    rows = _ROWS[table]
     lines = [f"# {TITLES[table]}", "", f"Scale: `{scale}`. Mean ± sample standard "
              "deviation over seeds (number of seeds in brackets), in cm.", ""]
     paper_note = ("The paper's column holds the paper's own figures on its own "
@@ -417,7 +511,7 @@ def table_markdown(table, records, scale):
     mine = [r for r in records if r["table"] == table]
     headers = ["row", "train error", "val error", "test error", "phone", "tablet",
                "test MSD"]
-    if table == "table5":
+    if table in STARE_TABLES:
         headers.append("MSD, sensor noise only")
     headers += ["train s", "paper"]
     body = []
@@ -426,9 +520,9 @@ def table_markdown(table, records, scale):
         cells = [row.name] + [_summary_cell([r[k] for r in chosen]) for k in (
             "train_error_cm", "val_error_cm", "test_error_cm", "test_error_cm_phone",
             "test_error_cm_tablet", "test_msd_cm")]
-        if table == "table5":
+        if table in STARE_TABLES:
             cells.append(_summary_cell([r["clean_test_msd_cm"] for r in chosen]))
-        seconds = reporting.summarize([r["train_seconds"] for r in chosen])
+        seconds = reporting.mean_std([r["train_seconds"] for r in chosen])
         cells.append(reporting.format_number(seconds.mean, 0))
         cells.append(", ".join(f"{k} {v}" for k, v in (row.paper or {}).items()) or "–")
         body.append(cells)
@@ -439,7 +533,7 @@ def table_markdown(table, records, scale):
             lines.append(_difference_line("test error", "test_error_cm", mine, "tat",
                                           control)[1])
         lines.append("")
-    if table == "table5":
+    if table in STARE_TABLES:
         lines += ["Paired differences:", ""]
         for row in rows[1:]:
             lines.append(_difference_line("test MSD", "test_msd_cm", mine, row.name,
@@ -468,6 +562,7 @@ TITLES = {
     "table4": "Table 4: re-initialization methods (test error after every mini-generation)",
     "width": "Width: standard against TAT at quarter and half width",
     "table5": "Table 5: DwO against the baseline",
+    "dwo_sweep": "Table 5 in full: DwO's center bins, PGD steps and share of original data",
 }
 
 
@@ -512,7 +607,7 @@ def decide_dwo(records, planned=4):
     if len(msd.seeds) < 2:
         return None, (f"DwO: undecided, {len(msd.seeds)} paired seeds "
                       f"(at least 2 needed, {planned} planned).")
-    baseline = reporting.summarize([r["test_error_cm"] for r in mine
+    baseline = reporting.mean_std([r["test_error_cm"] for r in mine
                                     if r["row"] == "baseline" and r["seed"] in error.seeds])
     cost = error.interval.mean / baseline.mean if baseline.count else math.nan
     reproduced = msd.interval.below_zero and cost <= MAX_ERROR_COST
@@ -545,18 +640,7 @@ def learning_curve(runs):
                     for h in histories], dtype=float)
     val_mean = np.nanmean(val, axis=0)
     tail = max(3, epochs // 4)
-    x = np.arange(epochs - tail, epochs, dtype=float)
-    y = val_mean[-tail:]
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    from scipy import stats
-
-    if tail > 2:
-        stderr = math.sqrt(float(residual @ residual) / (tail - 2)
-                           / float(((x - x.mean()) ** 2).sum()))
-        half = float(stats.t.ppf(0.975, tail - 2)) * stderr
-    else:
-        half = math.nan
+    slope = reporting.slope_interval(np.arange(epochs - tail, epochs), val_mean[-tail:])
     return {
         "epochs": epochs, "seeds": len(histories),
         "train": train.mean(axis=0).tolist(), "val": val_mean.tolist(),
@@ -564,9 +648,8 @@ def learning_curve(runs):
         "best_val_error_cm": float(np.nanmin(val_mean)),
         "final_train_error_cm": float(train.mean(axis=0)[-1]),
         "final_val_error_cm": float(val_mean[-1]),
-        "slope": float(slope), "slope_low": float(slope - half),
-        "slope_high": float(slope + half),
-        "still_falling": bool(math.isfinite(half) and slope + half < 0),
+        "slope": slope.mean, "slope_low": slope.low, "slope_high": slope.high,
+        "still_falling": slope.below_zero,
     }
 
 
@@ -594,12 +677,8 @@ def scheme_diagnostics(runs):
     if not runs:
         return None
 
-    def mean(values):
-        values = [v for v in values if v is not None]
-        return float(np.mean(values)) if values else None
-
     def final(key):
-        return mean([r["metrics"].get(key) for r in runs])
+        return _mean([r["metrics"].get(key) for r in runs])
 
     result = {"seeds": len(runs), "train_error_cm": final("train_error_cm"),
               "val_error_cm": final("val_error_cm"),
@@ -634,9 +713,9 @@ def scheme_diagnostics(runs):
         per_seed["earlier_teacher_epochs"].append(earlier / taught if taught else None)
     for key, values in per_seed.items():
         if key == "earlier_teacher_epochs":
-            result[key] = mean(values)
+            result[key] = _mean(values)
         else:
-            result[key] = [mean(column) for column in zip(*values)]
+            result[key] = [_mean(column) for column in zip(*values)]
     return result
 
 
@@ -688,113 +767,28 @@ def diagnostics_markdown(diagnostics, rows_of="Table 1's rows"):
 # Figures -------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def plot_learning_curve(curve, path, title="Standard training"):
-    """Train and validation error per epoch (mean over seeds), best epoch marked."""
-    pyplot = _pyplot()
-    figure, axis = pyplot.subplots(figsize=(6, 4))
-    epochs = np.arange(1, curve["epochs"] + 1)
-    axis.plot(epochs, curve["train"], label="train")
-    axis.plot(epochs, curve["val"], label="validation")
-    axis.axvline(curve["best_epoch"], color="grey", linestyle=":",
-                 label=f"best validation (epoch {curve['best_epoch']})")
-    axis.set(xlabel="epoch", ylabel="error (cm)",
-             title=f"{title}, mean of {curve['seeds']} seed(s)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
-def plot_schemes(histories, boundaries, path):
-    """The paper's Fig. 1(a): train and validation error per epoch for several
-    schemes, re-births marked.
-
-    Args:
-        histories: dict label -> history (list of per-epoch dicts).
-        boundaries: list of int. Epochs after which a mini-generation ends.
-        path: str. PNG file.
-    """
-    pyplot = _pyplot()
-    figure, axis = pyplot.subplots(figsize=(7, 4))
-    for index, (label, history) in enumerate(histories.items()):
-        epochs = np.arange(1, len(history) + 1)
-        color = f"C{index}"
-        axis.plot(epochs, [h["error_cm"] for h in history], color=color,
-                  linestyle="--", label=f"{label} train")
-        axis.plot(epochs, [h.get("val_error_cm") for h in history], color=color,
-                  label=f"{label} validation")
-    for boundary in boundaries:
-        axis.axvline(boundary + 0.5, color="grey", linewidth=0.8, linestyle=":")
-    axis.set(xlabel="epoch", ylabel="error (cm)",
-             title="Train and validation error (dotted: re-births)")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
-def plot_generation_errors(records, path):
-    """Test error after every mini-generation, one panel per table 2-4."""
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(1, len(GENERATION_TABLES), figsize=(13, 4),
-                                   sharey=True)
-    for axis, table in zip(axes, GENERATION_TABLES):
+def generation_panels(records):
+    """The mean test error after every mini-generation per row of Tables 2-4,
+    for `plots.plot_generation_errors`: {table title: {"row (seeds)": means}}."""
+    panels = {}
+    for table in GENERATION_TABLES:
+        lines = {}
         for row in SUITES[table]:
             mine = [r["generation_test_error_cm"] for r in records
                     if r["table"] == table and r["row"] == row.name]
             if not mine:
                 continue
             length = max(len(m) for m in mine)
-            means = [reporting.summarize([m[g] if g < len(m) else None for m in mine]).mean
-                     for g in range(length)]
-            axis.plot(range(length), means, marker="o", label=f"{row.name} ({len(mine)})")
-        axis.set(title=TITLES[table].split(":")[0], xlabel="mini-generation")
-        axis.legend(fontsize=8)
-    axes[0].set_ylabel("test error (cm)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+            lines[f"{row.name} ({len(mine)})"] = [
+                _mean([m[g] if g < len(m) else None for m in mine]) for g in range(length)]
+        panels[TITLES[table].split(":")[0]] = lines
+    return panels
 
 
-def plot_norm_ranges(rebirths, layers, path):
-    """The paper's Fig. 3: L2-norm ranges of pruned and re-born filters.
-
-    Args:
-        rebirths: dict method -> the `rebirth` entry of the first
-            mini-generation of a run (per layer: `pruned_norm_min/max`,
-            `new_norm_min/max`).
-        layers: list of str. Layers to show, one panel each.
-        path: str. PNG file.
-    """
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(1, len(layers), figsize=(6 * len(layers), 3))
-    axes = np.atleast_1d(axes)
-    for axis, layer in zip(axes, layers):
-        labels = []
-        for index, (method, rebirth) in enumerate(rebirths.items()):
-            info = rebirth.get(layer) or {}
-            for offset, (kind, color) in enumerate((("pruned", "C0"), ("new", "C1"))):
-                low, high = info.get(f"{kind}_norm_min"), info.get(f"{kind}_norm_max")
-                if low is None or high is None:
-                    continue
-                y = 2 * index + offset
-                axis.plot([low, high], [y, y], color=color, linewidth=6,
-                          solid_capstyle="butt")
-            labels += [f"{method}: pruned", f"{method}: re-born"]
-        axis.set_yticks(range(len(labels)), labels)
-        axis.set(title=layer, xlabel="L2 norm of the filter")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
+def _mean(values):
+    """The mean of the finite values, None without any."""
+    summary = reporting.mean_std(values)
+    return summary.mean if summary.count else None
 
 
 # The report ----------------------------------------------------------------
@@ -806,6 +800,8 @@ def write_report(results_dir, scale, seeds, commands):
     """Writes every table (`tableN.md`, `tableN.csv`), the learning curve
     (`learning_curve.json`), the figures and `report.md` from the records
     under `results_dir/runs/<scale>/`; runs not finished yet are left out.
+    A sweep's table (`dwo_sweep.md`, `.csv`) is written, and listed, once
+    the sweep has records of its own runs.
 
     Args:
         results_dir: str. Folder of the report (e.g. `docs/results`).
@@ -821,13 +817,19 @@ def write_report(results_dir, scale, seeds, commands):
     records = collect(specs, results_dir, scale)
     prefix = file_prefix(scale)
     out = lambda name: os.path.join(results_dir, prefix + name)  # noqa: E731
-    for table in SUITES:
-        if table == "learning_curve":
-            continue
-        mine = [r for r in records if r["table"] == table]
+    tables = [table for table in SUITES if table != "learning_curve"]
+    tabled = list(records)
+    protocol_runs = {(s.run, s.seed) for s in specs}
+    for sweep in SWEEPS:
+        sweep_records = collect(plan(sweep, scale, seeds), results_dir, scale)
+        if any((r["run"], r["seed"]) not in protocol_runs for r in sweep_records):
+            tabled += sweep_records
+            tables.append(sweep)
+    for table in tables:
         with open(out(f"{table}.md"), "w") as f:
-            f.write(table_markdown(table, records, scale))
-        reporting.write_csv(out(f"{table}.csv"), mine, CSV_COLUMNS)
+            f.write(table_markdown(table, tabled, scale))
+        reporting.write_csv(out(f"{table}.csv"),
+                            [r for r in tabled if r["table"] == table], CSV_COLUMNS)
 
     def histories(run, max_seeds=None):
         return [h for h in (load_run(results_dir, scale, run, s)
@@ -837,7 +839,9 @@ def write_report(results_dir, scale, seeds, commands):
     curve = learning_curve([h["history"] for h in histories("standard")])
     if curve:
         reporting.write_json(out("learning_curve.json"), curve)
-        plot_learning_curve(curve, out("learning_curve.png"))
+        plots.plot_curves({"error_cm": curve["train"], "val_error_cm": curve["val"]},
+                          out("learning_curve.png"), mark_best=True,
+                          title=f"Standard training, mean of {curve['seeds']} seed(s)")
         figures.append(("Learning curve of standard training", "learning_curve.png"))
     first = {label: load_run(results_dir, scale, run, seeds[0])
              for label, run in (("standard", "standard"), ("TAT", "tat"))}
@@ -845,12 +849,14 @@ def write_report(results_dir, scale, seeds, commands):
         epochs = [SCALES[scale]["warmup_epochs"] + SCALES[scale]["epochs_per_generation"]]
         epochs += [SCALES[scale]["epochs_per_generation"]] * (
             SCALES[scale]["mini_generations"] - 1)
-        plot_schemes({k: v["history"] for k, v in first.items()},
-                     list(np.cumsum(epochs)[:-1]), out("fig1a_curves.png"))
+        plots.plot_scheme_curves({k: v["history"] for k, v in first.items()},
+                                 out("fig1a_curves.png"),
+                                 generation_boundaries=list(np.cumsum(epochs)[:-1]))
         figures.append((f"Fig. 1(a): standard against TAT, seed {seeds[0]}",
                         "fig1a_curves.png"))
     if any(r["table"] in GENERATION_TABLES for r in records):
-        plot_generation_errors(records, out("generation_errors.png"))
+        plots.plot_generation_errors(generation_panels(records),
+                                     out("generation_errors.png"))
         figures.append(("Tables 2-4: test error after every mini-generation",
                         "generation_errors.png"))
     rebirths = {}
@@ -860,7 +866,8 @@ def write_report(results_dir, scale, seeds, commands):
         if loaded and loaded["generations"] and loaded["generations"][0].get("rebirth"):
             rebirths[method] = loaded["generations"][0]["rebirth"]
     if rebirths:
-        plot_norm_ranges(rebirths, FIRST_AND_LAST_CONVOLUTION, out("fig3_norms.png"))
+        plots.plot_norm_ranges(rebirths, FIRST_AND_LAST_CONVOLUTION,
+                               out("fig3_norms.png"))
         figures.append(("Fig. 3: norm ranges of pruned and re-born filters, first "
                         "re-birth", "fig3_norms.png"))
     if os.path.exists(out("fig1b_jitter.png")):
@@ -910,10 +917,9 @@ def write_report(results_dir, scale, seeds, commands):
             {row.name: scheme_diagnostics(histories(row.run, row.max_seeds))
              for row in SUITES[table]}, rows_of)
     lines += ["## Tables", ""]
-    for table in SUITES:
-        if table != "learning_curve":
-            lines.append(f"- [{TITLES[table]}]({prefix}{table}.md) "
-                         f"([CSV]({prefix}{table}.csv))")
+    for table in tables:
+        lines.append(f"- [{TITLES[table]}]({prefix}{table}.md) "
+                     f"([CSV]({prefix}{table}.csv))")
     lines += ["", "## Figures", ""]
     for title, name in figures:
         lines += [f"### {title}", "", f"![{title}]({prefix}{name})", ""]

@@ -25,9 +25,54 @@ def test_shared_runs_are_trained_once():
     assert sum(1 for s in specs if s.run == "tat" and s.seed == 1) == 4
     assert sum(1 for s in specs if s.run == "standard" and s.seed == 1) == 3
     assert len(runs) == len({(s.run, s.seed) for s in specs}) == 54
+
+
+@pytest.mark.parametrize("scale", sorted(reproduction.SCALES))
+def test_every_suite_plans_at_every_scale_and_a_run_id_is_one_configuration(scale):
     settings = {}
-    for spec in specs:  # one run id, one configuration
-        assert settings.setdefault((spec.run, spec.seed), spec.settings) == spec.settings
+    for suite in reproduction.SUITE_NAMES:
+        for spec in reproduction.plan(suite, scale, seeds=[1, 2]):
+            key = (spec.run, spec.seed)
+            assert settings.setdefault(key, spec.settings) == spec.settings, (suite, key)
+
+
+def test_dwo_sweep_is_table5_in_full_and_shares_its_runs():
+    specs = reproduction.plan("dwo_sweep", "bench", seeds=[1, 2, 3])
+    rows = {s.row: s for s in specs if s.seed == 1}
+    assert len(rows) == 10 and len(reproduction.SWEEPS["dwo_sweep"]) == 10
+    table5 = {s.run: s.settings for s in reproduction.plan("table5", "bench", [1])}
+    for run in ("standard", "standard-dwo", "standard-dwo_t3"):
+        assert any(s.run == run for s in rows.values())
+        assert table5[run] == next(s.settings for s in rows.values() if s.run == run)
+    # The paper's setups: center bins, PGD steps, share of original data.
+    assert rows["dwo, all center bins"].settings["dwo_center_bins"] is None
+    assert rows["dwo, 16 center bins"].settings["dwo_center_bins"] == 16
+    assert rows["dwo, T=2"].settings["dwo_steps"] == 2
+    assert rows["dwo, no original"].settings["dwo_original_fraction"] == 0.0
+    for spec in specs:
+        assert spec.settings["scheme"] == "standard"
+        if spec.row != "baseline":
+            assert spec.settings["dwo"] and spec.settings["dwo_epsilon"] == 3.0
+            assert spec.settings["dwo_step"] == 1.0  # gamma = 1 as in the paper
+    # Seed 3 only for the rows that the protocol runs at every seed.
+    assert sorted(s.row for s in specs if s.seed == 3) == ["baseline",
+                                                          "dwo (8 bins, T=1, 90%)"]
+    # Not part of the protocol's "all".
+    assert not any(s.table == "dwo_sweep" for s in reproduction.plan("all", "bench", [1]))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"dwo_centre_bins": 8}, r"Row 'bad' of table5 sets \['dwo_centre_bins'\], which "
+                             "TrainConfig does not have"),
+    ({"scheme": "tat", "teacher": "eldest"}, "Row 'bad' of table5 at scale 'bench': "
+                                             "teacher must be one of"),
+    ({"dwo": True, "dwo_center_bins": 7}, "at scale 'bench': dwo_center_bins must be an even"),
+])
+def test_plan_refuses_a_row_trainconfig_refuses(monkeypatch, overrides, match):
+    rows = [*reproduction.SUITES["table5"], reproduction.Row("bad", "bad", overrides, 1)]
+    monkeypatch.setitem(reproduction._ROWS, "table5", rows)
+    with pytest.raises(ValueError, match=match):
+        reproduction.plan("table5", "bench", [1])
 
 
 def test_plan_rejects_bad_arguments():
@@ -167,6 +212,17 @@ def test_write_report_from_records(tmp_path):
     table1 = (tmp_path / "table1.csv").read_text().splitlines()
     assert table1[0].startswith("table,row,run,seed,epochs,width")
     assert len(table1) == 1 + 6
+    # A sweep's table appears once the sweep has a run of its own.
+    assert not (tmp_path / "dwo_sweep.md").exists() and "dwo_sweep" not in report
+    _write_run(str(tmp_path), "standard-dwo_t2", 1, {"test_error_cm": 3.5,
+                                                     "test_msd_cm": 0.8}, history, [])
+    summary = reproduction.write_report(str(tmp_path), "bench", [1, 2], [])
+    assert summary["runs"] == (6, 44)  # the sweep's runs are not the protocol's
+    report = (tmp_path / "report.md").read_text()
+    assert "(dwo_sweep.md) ([CSV](dwo_sweep.csv))" in report
+    sweep = (tmp_path / "dwo_sweep.md").read_text()
+    assert "| dwo, T=2 | – | – | 3.500 (1) |" in sweep
+    assert "- test MSD: dwo, T=2 − baseline, paired over seeds [1]: -0.200 cm" in sweep
 
 
 def _write_info(data_dir, version, train_bytes):
