@@ -96,6 +96,18 @@ def define_flags(flag_values=flags.FLAGS):
     Each setting flag has the field's name, default and help text
     (`field.metadata`): `--jit_compile=auto` and `--dwo_center_bins=all`
     give None, `choices` make an enum flag.
+
+    Args:
+        flag_values: `flags.FlagValues` to define them in.
+
+    Example:
+
+    >>> flag_values = flags.FlagValues()
+    >>> define_flags(flag_values)
+    >>> flag_values(["train_tat.py", "--model_dir=runs/x", "--dwo_center_bins=all"])
+    ['train_tat.py']
+    >>> config_from_flags(flag_values).dwo_center_bins is None
+    True
     """
     for field in dataclasses.fields(config_lib.TrainConfig):
         name, default, kind = field.name, field.default, _value_type(field)

@@ -27,6 +27,11 @@ def on_first_use(package):
     Returns:
         A function `name -> module`; it raises AttributeError for a name that
         is no sub-module of `package`.
+
+    Example:
+
+    >>> on_first_use("tat_keras.data")("devices").__name__
+    'tat_keras.data.devices'
     """
 
     def __getattr__(name):
