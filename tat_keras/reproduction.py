@@ -326,8 +326,14 @@ def total_epochs(settings):
     >>> total_epochs(SCALES["bench"]), total_epochs(SCALES["pilot"])
     (36, 71)
     """
-    return (settings["warmup_epochs"]
-            + settings["mini_generations"] * settings["epochs_per_generation"])
+    return sum(_generation_epochs(settings))
+
+
+def _generation_epochs(settings):
+    """Epochs of each mini-generation of a run's settings."""
+    return config_lib.generation_epochs(settings["mini_generations"],
+                                        settings["epochs_per_generation"],
+                                        settings["warmup_epochs"])
 
 
 def unique_runs(specs):
@@ -846,9 +852,7 @@ def write_report(results_dir, scale, seeds, commands):
     first = {label: load_run(results_dir, scale, run, seeds[0])
              for label, run in (("standard", "standard"), ("TAT", "tat"))}
     if all(first.values()):
-        epochs = [SCALES[scale]["warmup_epochs"] + SCALES[scale]["epochs_per_generation"]]
-        epochs += [SCALES[scale]["epochs_per_generation"]] * (
-            SCALES[scale]["mini_generations"] - 1)
+        epochs = _generation_epochs(SCALES[scale])
         plots.plot_scheme_curves({k: v["history"] for k, v in first.items()},
                                  out("fig1a_curves.png"),
                                  generation_boundaries=list(np.cumsum(epochs)[:-1]))
