@@ -15,10 +15,10 @@ Usage:
     python recipes/estimate.py --model=runs/demo/model_int8.tflite \
         --video=clip.mp4 --device="iPhone 6" --orientation=1 --output=gaze.csv
 
-    # An animation of one test recording (GIF or MP4).
+    # An animation of one test recording (GIF or MP4): docs/estimator_demo.gif.
     python recipes/estimate.py --model=runs/demo/model_int8.tflite \
         --frames=data/demo/raw/00030 --output=runs/demo/estimate/animation.csv \
-        --animation=docs/estimator_demo.gif --animation_height=200
+        --animation=docs/estimator_demo.gif --animation_height=200 --animation_every=2
 
 `--model` is a `.keras` GazeNet or an exported `.tflite` file (float or
 int8), recognised by its content; any other file is refused with what was
@@ -35,7 +35,9 @@ and `--beta`; reset when the face is lost) and, for a recording, the dot the
 subject looked at. `--draw_dir` writes, per readable frame, the frame with
 its face box, eye boxes and eye contours beside the device in its
 orientation with the estimated (red), smoothed (blue) and true (green)
-points; `--animation` writes the same pictures as one GIF or MP4.
+points; `--animation` writes the same pictures as one GIF or MP4
+(`--animation_height`, `--animation_every`, `--animation_colors` keep a GIF
+small).
 """
 
 import csv
@@ -69,6 +71,9 @@ flags.DEFINE_enum("detector", detector_lib.DEFAULT_DETECTOR, sorted(detector_lib
 flags.DEFINE_string("draw_dir", None, "Folder for pictures of each frame and its point.")
 flags.DEFINE_string("animation", None, "Write the pictures as one animation: a .gif or .mp4 file.")
 flags.DEFINE_integer("animation_height", 240, "Height of the animation in pixels.")
+flags.DEFINE_integer("animation_colors", 64, "Palette size of a GIF animation (2-256).")
+flags.DEFINE_integer("animation_every", 1, "Animate every n-th frame (shown n times as "
+                     "long: the animation keeps real time).")
 flags.DEFINE_float("frame_rate", 15.0, "Frames per second, for the timestamps and the "
                    "animation; a video's own rate unless given.")
 flags.DEFINE_integer("max_frames", None, "Use only the first frames.")
@@ -131,6 +136,12 @@ def main(argv):
             raise ValueError(f"--frame_rate must be positive. Received: {FLAGS.frame_rate}")
         if FLAGS.animation:
             pictures.check_animation_path(FLAGS.animation)
+            if not 2 <= FLAGS.animation_colors <= 256:
+                raise ValueError("--animation_colors must lie in [2, 256]. "
+                                 f"Received: {FLAGS.animation_colors}")
+            if FLAGS.animation_every < 1:
+                raise ValueError("--animation_every must be at least 1. "
+                                 f"Received: {FLAGS.animation_every}")
         if FLAGS.max_frames is not None and FLAGS.max_frames < 1:
             raise ValueError(f"--max_frames must be at least 1. Received: {FLAGS.max_frames}")
         frames, total, device, orientations, true_cm, frame_rate = _source()
@@ -193,13 +204,14 @@ def main(argv):
                       f"({result.smoothed_points[0]:.1f}, {result.smoothed_points[1]:.1f}) pts")
             else:
                 print(f"{frame.name}: no face")
-            if FLAGS.draw_dir or FLAGS.animation:
+            animate = FLAGS.animation and frame.index % FLAGS.animation_every == 0
+            if FLAGS.draw_dir or animate:
                 picture = pictures.draw_estimate(frame.image, result, device, orientation,
                                                  true_point)
                 if FLAGS.draw_dir:
                     stem = os.path.splitext(frame.name)[0]
                     picture.save(os.path.join(FLAGS.draw_dir, f"{stem}.png"))
-                if FLAGS.animation:
+                if animate:
                     scale = FLAGS.animation_height / picture.height
                     animation.append(picture.resize(
                         (round(picture.width * scale), FLAGS.animation_height)))
@@ -208,7 +220,8 @@ def main(argv):
     if FLAGS.animation:
         if not animation:
             return fail(f"no readable frame to animate; {FLAGS.animation} not written.")
-        pictures.write_animation(animation, FLAGS.animation, frame_rate)
+        pictures.write_animation(animation, FLAGS.animation, frame_rate / FLAGS.animation_every,
+                                 colors=FLAGS.animation_colors)
         print(f"animation: {FLAGS.animation} ({len(animation)} frames, "
               f"{os.path.getsize(FLAGS.animation) / 1e6:.2f} MB)")
     return 0

@@ -91,5 +91,19 @@ def test_write_animation_refuses_bad_arguments(tmp_path):
         pictures.write_animation([Image.new("RGB", (8, 8))], str(tmp_path / "a.avi"), 10)
     with pytest.raises(ValueError, match="frame_rate must be positive. Received: frame_rate=0"):
         pictures.write_animation([Image.new("RGB", (8, 8))], str(tmp_path / "a.gif"), 0)
+    with pytest.raises(ValueError, match=r"colors must be an integer in \[2, 256\]. Received: colors=1"):
+        pictures.write_animation([Image.new("RGB", (8, 8))], str(tmp_path / "a.gif"), 10, colors=1)
     with pytest.raises(ValueError, match="No pictures to animate"):
         pictures.write_animation([], str(tmp_path / "a.gif"), 10)
+
+
+def test_a_gif_keeps_the_drawings_colours_exactly(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    frames = [pictures.draw_estimate(noise, _result(), "iPhone 6", 1, (200.0, 100.0), height=200)
+              for _ in range(3)]
+    path = pictures.write_animation(frames, str(tmp_path / "a.gif"), 15, colors=32)
+    with Image.open(path) as gif:
+        pixels = np.asarray(gif.convert("RGB"))
+    for key in ("raw", "smoothed", "true", "face", "eye"):
+        drawn = np.all(np.asarray(frames[0]) == pictures.COLOURS[key], axis=-1)
+        assert np.all(pixels[drawn] == pictures.COLOURS[key]), key
