@@ -52,7 +52,7 @@ TARGET_RELATIVE_GAP = 0.10
 # (not results of this project): k dots -> mean error in cm.
 PUBLISHED_ANCHORS = (
     {
-        "label": "published, GazeCapture phones: iTracker, then SVR on 13 points (Krafka et al. 2016)",
+        "label": "published, GazeCapture phones: iTracker + SVR on 13 points (Krafka et al. 2016)",
         "k": (0, 13),
         "error_cm": (1.71, 1.34),
     },
@@ -594,7 +594,7 @@ def summarize_calibration(records, merged):
       merged: dict from `merge` (for each subject's device type).
 
     Returns:
-      list of dicts as `calibration.summarize` gives them, each with `path`;
+      list of dicts as `calibration.mean_errors` gives them, each with `path`;
       `method` names the path.
     """
     groups = {}
@@ -603,7 +603,7 @@ def summarize_calibration(records, merged):
     rows = []
     for path in dict.fromkeys(r["path"] for r in records):
         mine = [{**r, "method": path} for r in records if r["path"] == path]
-        rows.extend({**row, "path": path} for row in calibration.summarize(mine, groups))
+        rows.extend({**row, "path": path} for row in calibration.mean_errors(mine, groups))
     return rows
 
 
@@ -699,8 +699,11 @@ def plot_calibration(rows, path, *, anchors=PUBLISHED_ANCHORS, title=None):
     Returns:
       `path`.
     """
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from tat_keras import plots
 
     if not str(path).lower().endswith(".png"):
         raise ValueError(f"path must name a .png file. Received: path={path!r}")
@@ -708,38 +711,37 @@ def plot_calibration(rows, path, *, anchors=PUBLISHED_ANCHORS, title=None):
     if not rows:
         raise ValueError("No end-to-end calibration rows to plot: run calibrate_recordings "
                          "with the end_to_end path first.")
-    figure = Figure(figsize=(7.2, 4.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    axis = figure.subplots()
-    colours = {"all": "#1f77b4", "phone": "#d62728", "tablet": "#2ca02c"}
-    for index, (group, colour) in enumerate(colours.items()):
-        mine = sorted((r for r in rows if r["group"] == group), key=lambda r: r["k"])
-        if not mine:
-            continue
-        ks = np.array([r["k"] for r in mine], float) + 0.12 * (index - 1)  # Bars apart.
-        after = np.array([r["error_after"] for r in mine])
-        low = np.array([np.nan if r["error_after_low"] is None else r["error_after_low"]
-                        for r in mine])
-        high = np.array([np.nan if r["error_after_high"] is None else r["error_after_high"]
-                         for r in mine])
-        axis.errorbar(ks, after, yerr=np.nan_to_num(np.stack([after - low, high - after])),
-                      color=colour, marker="o", capsize=3,
-                      label=f"ours, {group} ({mine[-1]['num_subjects']} subjects at k={mine[-1]['k']})")
-    for index, anchor in enumerate(anchors):
-        axis.plot(anchor["k"], anchor["error_cm"], linestyle="none", color="0.4",
-                  marker=("s", "D", "^", "v")[index % 4], markerfacecolor="none",
-                  markersize=8, label=anchor["label"])
-    ks = sorted({r["k"] for r in rows})
-    axis.set_xticks(ks)
-    axis.set_xlabel("calibration dots k (the subject's first k)")
-    axis.set_ylabel("mean error on the other dots (cm)")
-    axis.set_ylim(bottom=0)
-    axis.grid(alpha=0.3)
-    figure.legend(loc="outside lower center", ncol=2, fontsize=7)
-    if title:
-        axis.set_title(textwrap.fill(title, 80), fontsize=8)
-    folder = os.path.dirname(os.fspath(path))
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    figure.savefig(path, format="png", dpi=110)
+    with matplotlib.rc_context(plots.STYLE):  # The project's one figure style.
+        figure = Figure(figsize=(7.2, 4.8), layout="constrained")
+        FigureCanvasAgg(figure)
+        axis = figure.subplots()
+        for index, group in enumerate(("all", "phone", "tablet")):
+            mine = sorted((r for r in rows if r["group"] == group), key=lambda r: r["k"])
+            if not mine:
+                continue
+            ks = np.array([r["k"] for r in mine], float) + 0.12 * (index - 1)  # Bars apart.
+            after = np.array([r["error_after"] for r in mine])
+            low = np.array([np.nan if r["error_after_low"] is None else r["error_after_low"]
+                            for r in mine])
+            high = np.array([np.nan if r["error_after_high"] is None else r["error_after_high"]
+                             for r in mine])
+            axis.errorbar(ks, after, yerr=np.nan_to_num(np.stack([after - low, high - after])),
+                          color=plots.COLORS[index], marker="o", capsize=3,
+                          label=f"ours, {group} ({mine[-1]['num_subjects']} subjects "
+                                f"at k={mine[-1]['k']})")
+        for index, anchor in enumerate(anchors):
+            axis.plot(anchor["k"], anchor["error_cm"], linestyle="none", color="0.4",
+                      marker=("s", "D", "^", "v")[index % 4], markerfacecolor="none",
+                      markersize=8, label=anchor["label"])
+        axis.set_xticks(sorted({r["k"] for r in rows}))
+        axis.set(xlabel="calibration dots k (the subject's first k)",
+                 ylabel="mean error on the other dots (cm)")
+        axis.set_ylim(bottom=0)
+        figure.legend(loc="outside lower center", ncol=2)
+        if title:
+            axis.set_title(textwrap.fill(title, 80))
+        folder = os.path.dirname(os.fspath(path))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        figure.savefig(path, format="png", bbox_inches="tight")
     return path
