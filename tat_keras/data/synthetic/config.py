@@ -215,23 +215,6 @@ PRESETS = {
         stare_dots_per_recording=4,
         stare_frames_per_dot=40,
     ),
-    # The main job's data (`make demo`): the bench set's design, rendered
-    # at the size the bench runs trained on: about 4,000 training frames,
-    # one per dot, from all 240 training subjects (17 dots each; many
-    # subjects matter more than many frames of each), and the bench set's
-    # validation and test subjects (36 dots; 4 stare sequences per test
-    # subject), so that rendering and training fit in a few minutes on 2
-    # cores.
-    "demo": SyntheticConfig(
-        num_train_subjects=240,
-        num_val_subjects=20,
-        num_test_subjects=24,
-        dots_per_recording=36,
-        train_dots_per_recording=17,
-        frames_per_dot=1,
-        stare_dots_per_recording=4,
-        stare_frames_per_dot=40,
-    ),
 }
 
 
