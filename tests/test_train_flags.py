@@ -41,8 +41,9 @@ FLAGFILE_CONFIGS = {
     "synthetic_bench.flags": {
         "data_dir": "data/bench/tfds", "dwo": False, "max_train_examples": 4000},
     "synthetic_demo.flags": {
-        "data_dir": "data/demo/tfds", "deterministic": True, "epochs_per_generation": 5,
-        "mini_generations": 5, "scheme": "standard", "seed": 1},
+        "data_dir": "data/bench/tfds", "deterministic": True, "epochs_per_generation": 5,
+        "max_train_examples": 4000, "mini_generations": 5, "scheme": "standard",
+        "seed": 1},
     "synthetic_quick.flags": {"scheme": "standard", "width_multiplier": 0.25},
     "synthetic_quick_tat.flags": {"width_multiplier": 0.25},
 }
