@@ -21,12 +21,19 @@ its rows (mixup partners come from every replica through `all_gather`), and
 each replica's loss is weighted by its share of the global batch before the
 optimizer sums the gradients (`tat_keras.training.distributed`).
 
+On Keras's JAX backend the same pieces make a stateless step
+(`tat_keras.training.jax_step`): the random draws, the adversary, the
+teachers and the Eq. 9 losses are the methods below, run on the step's
+variable values, with gradients from `jax.value_and_grad`. For the same
+weights, batch and draws both backends compute the same step.
+
 The student is what gets saved and exported; the trainer itself is a
 training-time wrapper.
 """
 
+import contextlib
+
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tat_keras import adversarial
@@ -123,7 +130,7 @@ class GazeTrainer(keras.Model):
         while len(self.teacher_models) < len(weight_lists):
             # Under a strategy, teacher weights are mirrored like the
             # student's, and teacher passes run on every replica.
-            with self.distribute_strategy.scope():
+            with _strategy_scope(self):
                 teacher = models.GazeNet.from_config(
                     {**self.student.get_config(),
                      "name": f"teacher{len(self.teacher_models)}"}
@@ -163,7 +170,7 @@ class GazeTrainer(keras.Model):
         # Under a strategy a Keras `Loss` divides its value by the number of
         # replicas (for `compile`'s summed losses); this step weights the
         # replicas itself (`train_step`), so it takes the plain mean back.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = _num_replicas()
         return loss if replicas == 1 else loss * float(replicas)
 
     def _global_rows(self, batch_size):
@@ -175,93 +182,168 @@ class GazeTrainer(keras.Model):
         context = _replica_context()
         if context is None:
             return batch_size, 0
-        sizes = context.all_gather(tf.reshape(batch_size, [1]), axis=0)
-        first = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
-        return tf.reduce_sum(sizes), first
+        sizes = context.all_gather(ops.reshape(batch_size, (1,)), axis=0)
+        first = ops.sum(sizes[: context.replica_id_in_sync_group])
+        return ops.sum(sizes), first
 
-    def _perturb(self, inputs, targets, rows):
+    def draw_step_randomness(self, batch_size):
+        """The random draws of one step, for its (global) batch.
+
+        The one place a step draws random numbers: DwO's original samples
+        (`is_original`, from the trainer's adversary generator) and mixup's
+        weights and partners (`alpha`, `permutation`, from the mixup
+        layer's generator), each present only when its part of the scheme
+        is on. Keras draws other numbers from the same seeds on TensorFlow
+        and on JAX; a step given the same draws computes the same values
+        on both.
+
+        Args:
+            batch_size: int or scalar int tensor. The global batch size.
+
+        Returns:
+            dict of tensors `(batch_size,)`.
+        """
+        draws = {}
+        if self._perturbs():
+            draws["is_original"] = adversarial.original_sample_mask(
+                batch_size, self.dwo["original_fraction"], seed=self.adversary_seed)
+        if self.mixup is not None:
+            draws["alpha"], draws["permutation"] = self.mixup.sample(batch_size)
+        return draws
+
+    def _perturbs(self):
+        return self.dwo is not None and self.dwo["original_fraction"] < 1.0
+
+    def _perturb(self, inputs, targets, draws, rows):
         """DwO: the samples drawn out of the global batch, PGD-perturbed."""
+        inputs = {name: ops.cast(value, "float32") for name, value in inputs.items()}
+        if not self._perturbs():
+            return inputs
         total, first = rows
-        batch_size = tf.shape(targets["x"])[0]
-        is_original = adversarial.original_sample_mask(
-            total, self.dwo["original_fraction"], seed=self.adversary_seed
-        )[first: first + batch_size]
-        replaced = tf.where(tf.logical_not(is_original))
-        inputs = {name: tf.cast(value, tf.float32) for name, value in inputs.items()}
-        # Every sample of the subset is perturbed (Org.% 0 within it).
-        perturbed, _ = adversarial.dwo_batch(
-            self.student,
-            {name: tf.gather_nd(value, replaced) for name, value in inputs.items()},
-            {key: tf.gather_nd(value, replaced) for key, value in targets.items()},
-            epsilon=self.dwo["epsilon"],
-            step_size=self.dwo["step_size"],
-            steps=self.dwo["steps"],
-            num_center_bins=self.dwo["num_center_bins"],
-            original_fraction=0.0,
-            seed=0,
-        )
-        return {name: tf.tensor_scatter_nd_update(value, replaced, perturbed[name])
-                for name, value in inputs.items()}
+        batch_size = ops.shape(targets["x"])[0]
+        is_original = draws["is_original"][first: first + batch_size]
+        num_replaced = None  # Counted from the mask (several replicas).
+        if isinstance(total, int):
+            # The shape is static (always on JAX): so is the subset's.
+            num_replaced = total - adversarial.num_original_samples(
+                total, self.dwo["original_fraction"])
+        return adversarial.perturb_replaced(
+            self.student, inputs, targets, is_original, num_replaced=num_replaced,
+            epsilon=self.dwo["epsilon"], step_size=self.dwo["step_size"],
+            steps=self.dwo["steps"], num_center_bins=self.dwo["num_center_bins"])
 
-    def _mix(self, features, targets, rows):
+    def _mix(self, features, targets, draws, rows):
         """Feature mixup (Eq. 8) over the global batch, this replica's rows."""
+        alpha, permutation = draws["alpha"], draws["permutation"]
         context = _replica_context()
         if context is None:
-            return self.mixup(features, targets, training=True)
+            mixed = feature_mixup.mix(ops.cast(features, self.mixup.compute_dtype),
+                                      targets["x"], targets["y"], alpha, permutation)
+            return mixed[0], {"x": mixed[1], "y": mixed[2]}
         total, first = rows
-        alpha, permutation = self.mixup.sample(total)
         mixed = feature_mixup.mix(
             *(context.all_gather(t, axis=0) for t in (features, targets["x"],
                                                        targets["y"])),
             alpha, permutation,
         )
-        last = first + tf.shape(features)[0]
+        last = first + ops.shape(features)[0]
         return mixed[0][first:last], {"x": mixed[1][first:last],
                                       "y": mixed[2][first:last]}
 
-    def train_step(self, data):
+    def compute_step_losses(self, inputs, targets, draws, teacher_probs, rows):
+        """Eq. 9 on one batch: what the gradient of a train step is taken of.
+
+        Runs the student in training mode (batch-norm statistics update).
+
+        Args:
+            inputs: dict of float32 inputs (after DwO).
+            targets: dict `{"x", "y"}` of ordinal label vectors.
+            draws: dict from `draw_step_randomness`.
+            teacher_probs: dict `{"x", "y"}` of teacher probabilities, or None.
+            rows: `(global batch size, first row)` of this replica.
+
+        Returns:
+            `(loss, terms, probs)`: the weighted sum, a dict of its terms
+            (`hard_loss`, `mix_loss`, `teacher_loss` where present) and the
+            student's probabilities.
+        """
+        features = self.feature_extractor(inputs, training=True)
+        probs = {key: head(features) for key, head in self.heads.items()}
+        terms = {"hard_loss": self._ordinal(targets, probs)}
+        loss = self.lambda_hard * terms["hard_loss"]
+        if self.mixup is not None:
+            mixed_features, mixed_targets = self._mix(features, targets, draws, rows)
+            mixed_probs = {k: head(mixed_features) for k, head in self.heads.items()}
+            terms["mix_loss"] = self._ordinal(mixed_targets, mixed_probs)
+            loss = loss + self.lambda_mix * terms["mix_loss"]
+        if teacher_probs is not None and self.lambda_teacher > 0:
+            terms["teacher_loss"] = self._ordinal(teacher_probs, probs)
+            loss = loss + self.lambda_teacher * terms["teacher_loss"]
+        return loss, terms, probs
+
+    def prepare_step(self, data):
+        """What a train step computes before its gradient.
+
+        Returns:
+            `(inputs, gaze_cm, targets, draws, teacher_probs, rows)`: the
+            inputs after DwO, the labels and their ordinal vectors, the
+            step's random draws, the teachers' probabilities (None without
+            a teacher) and this replica's rows of the global batch.
+        """
         inputs, gaze_cm = data[0], data[1]
         targets = self._targets(gaze_cm)
-        batch_size = tf.shape(gaze_cm)[0]
-        rows = self._global_rows(batch_size)
-        if self.dwo is not None and self.dwo["original_fraction"] < 1.0:
-            inputs = self._perturb(inputs, targets, rows)
+        rows = self._global_rows(ops.shape(gaze_cm)[0])
+        draws = self.draw_step_randomness(rows[0])
+        inputs = self._perturb(inputs, targets, draws, rows)
         teacher_probs = self._teacher_probs(inputs) if self.active_teachers else None
+        return inputs, gaze_cm, targets, draws, teacher_probs, rows
 
+    def update_trackers(self, loss, terms, gaze_cm, probs):
+        """Updates the loss and error trackers; returns the logs."""
+        self.loss_tracker.update_state(loss)
+        self.hard_tracker.update_state(terms["hard_loss"])
+        if self.mixup is not None:
+            self.mix_tracker.update_state(terms["mix_loss"])
+        if self.lambda_teacher > 0:
+            self.teacher_tracker.update_state(terms.get("teacher_loss", 0.0))
+        self.error_tracker.update_state(gaze_cm, probs)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            from tat_keras.training import jax_step
+
+            return jax_step.train_step(self, *args)
+        import tensorflow as tf
+
+        (data,) = args
+        inputs, gaze_cm, targets, draws, teacher_probs, rows = self.prepare_step(data)
         with tf.GradientTape() as tape:
-            features = self.feature_extractor(inputs, training=True)
-            probs = {key: head(features) for key, head in self.heads.items()}
-            hard_loss = self._ordinal(targets, probs)
-            loss = self.lambda_hard * hard_loss
-            if self.mixup is not None:
-                mixed_features, mixed_targets = self._mix(features, targets, rows)
-                mixed_probs = {k: head(mixed_features) for k, head in self.heads.items()}
-                mix_loss = self._ordinal(mixed_targets, mixed_probs)
-                loss = loss + self.lambda_mix * mix_loss
-            if teacher_probs is not None and self.lambda_teacher > 0:
-                teacher_loss = self._ordinal(teacher_probs, probs)
-                loss = loss + self.lambda_teacher * teacher_loss
+            loss, terms, probs = self.compute_step_losses(
+                inputs, targets, draws, teacher_probs, rows)
             # The optimizer sums the replicas' gradients: weighting each
             # replica's mean loss by its share gives the global batch's mean.
             scaled_loss = loss if _replica_context() is None else (
-                loss * tf.cast(batch_size, loss.dtype) / tf.cast(rows[0], loss.dtype))
+                loss * tf.cast(tf.shape(gaze_cm)[0], loss.dtype)
+                / tf.cast(rows[0], loss.dtype))
 
         variables = self.student.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply(gradients, variables)
+        return self.update_trackers(loss, terms, gaze_cm, probs)
 
-        self.loss_tracker.update_state(loss)
-        self.hard_tracker.update_state(hard_loss)
-        if self.mixup is not None:
-            self.mix_tracker.update_state(mix_loss)
-        if self.lambda_teacher > 0:
-            self.teacher_tracker.update_state(
-                teacher_loss if teacher_probs is not None else 0.0
-            )
-        self.error_tracker.update_state(gaze_cm, probs)
-        return {m.name: m.result() for m in self.metrics}
+    def make_train_function(self, force=False):
+        if keras.backend.backend() != "jax":
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return None
+        from tat_keras.training import jax_step
 
-    def test_step(self, data):
+        self.train_function = jax_step.make_train_function(self)
+        return None
+
+    def test_logs(self, data):
+        """Updates the trackers with one validation batch; returns the logs."""
         inputs, gaze_cm = data[0], data[1]
         probs = self.student(inputs, training=False)
         hard_loss = self._ordinal(self._targets(gaze_cm), probs)
@@ -271,10 +353,39 @@ class GazeTrainer(keras.Model):
         return {m.name: m.result() for m in (self.loss_tracker, self.hard_tracker,
                                              self.error_tracker)}
 
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            from tat_keras.training import jax_step
+
+            return jax_step.test_step(self, *args)
+        (data,) = args
+        return self.test_logs(data)
+
+
+def _tensorflow():
+    """TensorFlow when it is Keras's backend, else None (nothing to import)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+def _num_replicas():
+    tf = _tensorflow()
+    return 1 if tf is None else tf.distribute.get_strategy().num_replicas_in_sync
+
 
 def _replica_context():
     """The replica context of a step run by several replicas, else None."""
-    context = tf.distribute.get_replica_context()
+    tf = _tensorflow()
+    context = None if tf is None else tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return None
     return context
+
+
+def _strategy_scope(model):
+    """The scope of the model's `tf.distribute` strategy (TensorFlow only)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
