@@ -27,6 +27,13 @@ On several devices or machines (BUILD_NOTES.md, "Several GPUs or machines"):
 --batch_size is the global batch, split over the replicas; the learning
 rate is not scaled (see `tat_keras/training/distributed.py`).
 
+On Keras's JAX backend (one device; BUILD_NOTES.md, "Training on JAX"),
+from the prepared set or from arrays exported by recipes/export_arrays.py
+(no TensorFlow needed then):
+
+    python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
+        --model_dir=runs/quick_jax --backend=jax
+
 Rerunning the same command on an interrupted run resumes it from its last
 checkpoint; a finished run is refused unless --overwrite. Unset options take
 the scheme's defaults: `standard` (hard ordinal loss only), `sd` (snapshot
@@ -167,12 +174,16 @@ def main(argv):
     try:
         # Every setting is checked before anything is read or written.
         config = config_from_flags(FLAGS).resolved()
-        import tensorflow as tf
+        # Keras picks its backend when first imported, below.
+        if config.backend:
+            os.environ["KERAS_BACKEND"] = config.backend
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            import tensorflow as tf
 
-        # Before any op runs; 0 lets TensorFlow use one thread per core
-        # (BUILD_NOTES.md, "Training throughput").
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+            # Before any op runs; 0 lets TensorFlow use one thread per core
+            # (BUILD_NOTES.md, "Training throughput").
+            tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
         if FLAGS.cpu_replicas:
             distributed.split_cpu(FLAGS.cpu_replicas)
         strategy = distributed.make_strategy(FLAGS.strategy)

@@ -76,7 +76,11 @@ def write_split(directory, split, images, gaze_cm, metadata):
         np.save(os.path.join(folder, f"{key}.npy"), np.asarray(value, np.uint8))
     np.save(os.path.join(folder, "gaze_cm.npy"), np.asarray(gaze_cm, np.float32))
     for key, value in metadata.items():
-        np.save(os.path.join(folder, "metadata", f"{key}.npy"), np.asarray(value))
+        value = np.asarray(value)
+        if value.dtype == object:  # Text (TFDS gives bytes): fixed-width, no pickle.
+            value = np.array([v.decode() if isinstance(v, bytes) else str(v)
+                              for v in value], dtype=str)
+        np.save(os.path.join(folder, "metadata", f"{key}.npy"), value)
 
 
 def write_info(directory, *, image_size, source=None):

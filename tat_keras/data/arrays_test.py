@@ -16,7 +16,8 @@ def _export(folder, count=7, size=8, seed=0):
     images = {k: rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
               for k in NAMES}
     gaze = rng.normal(size=(count, 2)).astype(np.float32)
-    metadata = {"recording": np.arange(count) // 2, "dot": np.arange(count)}
+    metadata = {"recording": np.arange(count) // 2, "dot": np.arange(count),
+                "device": np.array([b"iPhone 6"] * count, dtype=object)}
     arrays.write_split(str(folder), "train", images, gaze, metadata)
     arrays.write_info(str(folder), image_size=size, source={"data_dir": "somewhere"})
     return images, gaze, metadata
@@ -34,6 +35,7 @@ def test_split_round_trips_memory_mapped(tmp_path):
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), gaze)
     np.testing.assert_array_equal(np.concatenate([b[2]["dot"] for b in batches]),
                                   metadata["dot"])
+    assert split.metadata["device"].tolist() == ["iPhone 6"] * 7
     assert batches[0][0]["left_eye"].dtype == np.float32
     first = arrays.ArraySplit.load(str(tmp_path), "train", max_examples=2, mmap=False)
     np.testing.assert_array_equal(first.gaze_cm, gaze[:2])

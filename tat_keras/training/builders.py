@@ -20,7 +20,9 @@ trainer for the same settings.
 - `build_teacher_bank`, `build_callbacks`: the teacher list, the
   mini-generation callback, TensorBoard and the checkpoint;
 - `build_inputs`: the training and validation batches (decoded once and
-  held in memory, decoded once into a file cache, or decoded every epoch).
+  held in memory, decoded once into a file cache, or decoded every epoch;
+  or, when `data_dir` holds arrays exported by `recipes/export_arrays.py`,
+  read from them with NumPy, TensorFlow not needed).
 
 Example:
 
@@ -52,11 +54,27 @@ from tat_keras.training.config import TrainConfig  # noqa: F401  (the example)
 from tat_keras.training.config import label_range
 
 
+def check_backend(config):
+    """Raises unless Keras runs on the backend `config` names."""
+    if keras.backend.backend() != config.backend:
+        raise ValueError(
+            f"The run is set to backend={config.backend!r} but Keras runs on "
+            f"{keras.backend.backend()!r}: Keras picks its backend when it is first "
+            f"imported. Set KERAS_BACKEND={config.backend} before that "
+            "(recipes/train_tat.py --backend does).")
+
+
 def load_train_labels(config):
     """The `(N, 2)` gaze labels a run trains on (`max_train_examples` first)."""
-    from tat_keras.data import pipeline
+    from tat_keras.data import arrays
 
-    labels = pipeline.load_labels(config.data_dir, "train", image_size=config.image_size)
+    if arrays.is_array_folder(config.data_dir):
+        labels = arrays.ArraySplit.load(config.data_dir, "train").gaze_cm
+    else:
+        from tat_keras.data import pipeline
+
+        labels = pipeline.load_labels(config.data_dir, "train",
+                                      image_size=config.image_size)
     if config.max_train_examples:
         labels = labels[: config.max_train_examples]
     if not len(labels):
@@ -172,7 +190,11 @@ def build_trainer(config, student, steps_per_epoch):
 
 
 def has_accelerator():
-    """Whether TensorFlow sees a GPU (XLA's default follows it)."""
+    """Whether Keras's backend sees a GPU (XLA's default follows it)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
@@ -191,12 +213,19 @@ def build_callbacks(config, model_dir, trainer, bank, record, history, *,
     `saver` is the `RunCheckpoint` among the callbacks (it knows whether the
     run stopped on a NaN). With `generation_error_fn` (`model -> test error
     in cm`) and more than one mini-generation, the error after every
-    mini-generation is written into the record (Tables 2-4).
+    mini-generation is written into the record (Tables 2-4). TensorBoard's
+    logs need TensorFlow; without it (Keras's JAX backend on its own) there
+    are none.
     """
-    import tensorflow as tf  # TensorBoard writer.
-
     log_dir = os.path.join(model_dir, "logs")
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "generations"))
+    try:
+        import tensorflow as tf
+    except ImportError:
+        tf = None
+    tensorboard = tf is not None
+    writer = None
+    if tensorboard:
+        writer = tf.summary.create_file_writer(os.path.join(log_dir, "generations"))
     saver = checkpoint.RunCheckpoint(os.path.join(model_dir, "checkpoints"), trainer,
                                      bank, record, history,
                                      seconds_before=seconds_before)
@@ -215,22 +244,47 @@ def build_callbacks(config, model_dir, trainer, bank, record, history, *,
             seed=config.seed,
             writer=writer,
         ),
-        keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
+        *([keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
+          if tensorboard else []),
         saver,
     ]
     return callbacks, saver
 
 
 class RunInputs:
-    """What `fit` reads: `train`, `validation`, `steps_per_epoch`, and the
-    splits decoded in memory (`decoded`: split -> `DecodedSplit`, empty
-    unless `input_cache="memory"`), kept for the final evaluation."""
+    """What `fit` reads: `train`, `validation`, `steps_per_epoch`, the
+    splits decoded in memory (`decoded`: split -> `DecodedSplit` or
+    `arrays.ArraySplit`, empty unless `input_cache="memory"` or arrays),
+    kept for the final evaluation, and the `callbacks` the inputs need."""
 
-    def __init__(self, train, validation, steps_per_epoch, decoded):
+    def __init__(self, train, validation, steps_per_epoch, decoded, callbacks=()):
         self.train = train
         self.validation = validation
         self.steps_per_epoch = steps_per_epoch
         self.decoded = decoded
+        self.callbacks = list(callbacks)
+
+
+def _array_inputs(config, first_epoch, validation):
+    """`RunInputs` from exported arrays: NumPy batches, no TensorFlow."""
+    from tat_keras.data import arrays
+    from tat_keras.training import array_inputs
+
+    decoded = {"train": arrays.ArraySplit.load(
+        config.data_dir, "train", max_examples=config.max_train_examples)}
+    if validation:
+        for split in ("validation", "test"):
+            decoded[split] = arrays.ArraySplit.load(config.data_dir, split)
+    workers = min(8, os.cpu_count() or 1)
+    train = array_inputs.ArrayDataset(
+        arrays.EpochBatches(decoded["train"], batch_size=config.batch_size,
+                            seed=config.seed, augment=config.augment),
+        first_epoch=first_epoch, workers=workers)
+    val = (array_inputs.ArrayDataset(
+        arrays.EpochBatches(decoded["validation"], batch_size=256, seed=config.seed,
+                            augment=False, shuffle=False), workers=workers)
+           if validation else None)
+    return RunInputs(train, val, None, decoded, callbacks=[train.callback()])
 
 
 def build_inputs(config, *, first_epoch=0, validation=True):
@@ -240,10 +294,16 @@ def build_inputs(config, *, first_epoch=0, validation=True):
     training batches of epoch `e` depend only on `(seed, e)` (so a resumed
     run sees what an uninterrupted one saw). `file`: decoded once into
     `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
-    `memory` (one dataset spans every epoch), None otherwise.
+    `memory` (one dataset spans every epoch), None otherwise. A `data_dir`
+    of exported arrays is read with NumPy (`arrays.EpochBatches`: epoch `e`
+    a function of `(seed, e)` too), whatever `input_cache` says.
     """
     import math
 
+    from tat_keras.data import arrays
+
+    if arrays.is_array_folder(config.data_dir):
+        return _array_inputs(config, first_epoch, validation)
     from tat_keras.data import pipeline
 
     if config.input_cache == "memory":
@@ -277,10 +337,10 @@ def build_inputs(config, *, first_epoch=0, validation=True):
 
 
 def set_determinism(config):
-    """Seeds Python, NumPy and TensorFlow; with `deterministic`, also makes
+    """Seeds Python, NumPy and the backend; with `deterministic`, also makes
     TensorFlow's kernels deterministic (process-wide, slower)."""
     keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
+    if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()

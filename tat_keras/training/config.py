@@ -30,6 +30,7 @@ ValueError: prune_ratio must be in [0, 1) (a fraction of all filters). Received:
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -56,6 +57,8 @@ REBIRTH_MOMENTS = ("zero", "fresh")
 HEADS = ("ordinal", "regression")
 INPUT_CACHES = ("memory", "file", "none")
 IMAGE_SIZES = (64, 128)
+# Keras backends a run trains on (`GazeTrainer` has a step for each).
+BACKENDS = ("tensorflow", "jax")
 # `jit_compile` left unset: XLA on an accelerator only. On 2 CPU cores it was
 # slower at one-eighth and at quarter width, for every scheme
 # (recipes/benchmark_training.py; BUILD_NOTES.md "Input path, XLA and threads").
@@ -160,6 +163,10 @@ class TrainConfig:
     deterministic: bool = setting(
         False, "Deterministic kernels and data order: a rerun repeats to the last "
         "digit (slower). On across several workers.")
+    backend: str | None = setting(
+        None, "Keras backend: tensorflow or jax; unset: the KERAS_BACKEND "
+        "environment variable's (tensorflow when it is unset too). JAX trains on one "
+        "device, its step compiled with XLA.", choices=BACKENDS)
     jit_compile: bool | None = setting(
         None, "XLA compilation of the train step; auto (the default): on with a "
         "GPU, off on CPU (where it measured slower; BUILD_NOTES.md) and on several "
@@ -180,8 +187,9 @@ class TrainConfig:
           `standard` (the hard loss alone), `lambda_mix` is 0 without
           mixup (and mixup is off at `lambda_mix=0`), `lambda_teacher` is 0
           without a teacher.
-        - With `placement`: `jit_compile` (when unset: on with an
-          accelerator, off on CPU), and what several replicas or workers
+        - With `placement`: `backend` (when unset: `KERAS_BACKEND`'s),
+          `jit_compile` (when unset: on with an accelerator or on JAX, off
+          for TensorFlow on CPU), and what several replicas or workers
           need. Several replicas compile no XLA step (their all-gathers and
           synchronized batch norms run as collective operations), read one
           dataset per epoch (`input_cache="memory"` becomes `"none"`), and
@@ -227,8 +235,23 @@ class TrainConfig:
     def _placed(self, placement):
         """The settings that depend on where the run trains (`resolved`)."""
         config = self
+        if config.backend is None:
+            config = dataclasses.replace(
+                config, backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
+            _check_choice("backend", config.backend, BACKENDS)
         if config.jit_compile is None:
-            config = dataclasses.replace(config, jit_compile=bool(placement.accelerator))
+            # JAX runs a step it does not compile op by op: slow everywhere.
+            config = dataclasses.replace(config, jit_compile=bool(
+                placement.accelerator or config.backend == "jax"))
+        if config.backend != "tensorflow" and config.head == "regression":
+            raise ValueError(
+                "head='regression' (the L2 baseline) trains on the tensorflow backend "
+                f"only. Received: backend={config.backend!r}")
+        if config.backend != "tensorflow" and placement.num_replicas > 1:
+            raise ValueError(
+                "Several replicas train through tf.distribute, on the tensorflow "
+                f"backend only. Received: backend={config.backend!r}, "
+                f"replicas={placement.num_replicas}")
         if placement.num_replicas > 1:
             if config.head != "ordinal":
                 raise ValueError(
@@ -252,6 +275,8 @@ class TrainConfig:
         _check_choice("reinit", self.reinit, REINIT_METHODS)
         _check_choice("rebirth_moments", self.rebirth_moments, REBIRTH_MOMENTS)
         _check_choice("input_cache", self.input_cache, INPUT_CACHES)
+        if self.backend is not None:
+            _check_choice("backend", self.backend, BACKENDS)
         _check_choice("image_size", self.image_size, IMAGE_SIZES)
         for name in ("x_bins", "y_bins", "batch_size", "mini_generations",
                      "epochs_per_generation", "dwo_steps", "msd_min_length"):

@@ -166,3 +166,25 @@ def test_importing_the_config_loads_no_keras():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_backend_comes_from_keras_backend_and_jax_compiles_its_step(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    config = TrainConfig(width_multiplier=0.25).resolved(ONE_CPU)
+    assert (config.backend, config.jit_compile) == ("jax", True)
+    monkeypatch.delenv("KERAS_BACKEND")
+    config = TrainConfig(width_multiplier=0.25).resolved(ONE_CPU)
+    assert (config.backend, config.jit_compile) == ("tensorflow", False)
+    config = TrainConfig(backend="jax", jit_compile=False).resolved(ONE_CPU)
+    assert (config.backend, config.jit_compile) == ("jax", False)
+
+
+@pytest.mark.parametrize("settings, placement, match", [
+    (dict(backend="torch"), ONE_CPU, "backend must be one of"),
+    (dict(backend="jax", scheme="standard", head="regression"), ONE_CPU,
+     "tensorflow backend only"),
+    (dict(backend="jax"), Placement(num_replicas=2), "Several replicas train"),
+])
+def test_what_jax_does_not_train_is_refused(settings, placement, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**settings).resolved(placement)

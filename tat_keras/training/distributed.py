@@ -54,6 +54,7 @@ Example:
 ('runs/x', True)
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -90,14 +91,25 @@ def make_strategy(name):
     `mirrored` takes every local GPU, or, on a machine without one, every
     logical CPU device (`split_cpu`). `multi_worker` reads the cluster from
     `TF_CONFIG` and must be created before any other TensorFlow operation
-    of the process.
+    of the process. On Keras's JAX backend there is no strategy: `default`
+    gives None (one device).
 
     Raises:
-        ValueError: an unknown name, or `multi_worker` without `TF_CONFIG`.
+        ValueError: an unknown name, `multi_worker` without `TF_CONFIG`, or
+            a strategy other than `default` on the JAX backend.
     """
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}. Received: "
                          f"strategy={name!r}")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if name == "default":
+            return None
+        raise ValueError(
+            f"strategy={name!r} runs through tf.distribute, on the tensorflow backend "
+            f"only; Keras runs on {keras.backend.backend()}. Train on one device "
+            "(--strategy=default) or with --backend=tensorflow.")
     import tensorflow as tf
 
     if name == "default":
@@ -148,7 +160,12 @@ class Placement:
 
     @classmethod
     def of(cls, strategy):
-        """The placement of this process under `strategy`."""
+        """The placement of this process under `strategy` (None: one device
+        of Keras's JAX backend)."""
+        if strategy is None:
+            import jax
+
+            return cls(accelerator=jax.default_backend() != "cpu")
         import tensorflow as tf
 
         accelerator = bool(tf.config.list_physical_devices("GPU"))
@@ -172,6 +189,11 @@ class Placement:
         if self.is_chief:
             return model_dir
         return os.path.join(model_dir, "workers", str(self.task_id))
+
+
+def scope(strategy):
+    """`strategy.scope()`, or a scope that does nothing for None (JAX)."""
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 
 def steps_per_epoch(num_examples, batch_size, placement):

@@ -130,8 +130,9 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
         model_dir: str. Output folder (see the module docstring).
         overwrite: bool. Delete what `model_dir` holds first.
         verbose: Keras `fit` verbosity ("auto": a progress bar).
-        strategy: `tf.distribute.Strategy` or None (one device); see
-            `distributed.make_strategy`. Call `train` on every worker.
+        strategy: `tf.distribute.Strategy` or None (one device; the only
+            choice on Keras's JAX backend); see `distributed.make_strategy`.
+            Call `train` on every worker.
 
     Returns:
         dict. The metrics also written to `metrics.json` (a worker other
@@ -140,6 +141,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
     strategy = strategy or distributed.make_strategy("default")
     placement = distributed.Placement.of(strategy)
     config = config.resolved(placement)
+    builders.check_backend(config)
     train_labels = builders.load_train_labels(config)
     config = builders.with_label_range(config, train_labels)
     config_json = dataclasses.asdict(config)
@@ -161,7 +163,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
               "and are clipped into it.")
     steps_per_epoch = distributed.steps_per_epoch(len(train_labels), config.batch_size,
                                                   placement)
-    with strategy.scope():
+    with distributed.scope(strategy):
         student = builders.build_student(config)
         trainer = builders.build_trainer(config, student, steps_per_epoch)
         if placement.num_replicas > 1:
@@ -170,7 +172,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
     record, history, initial_epoch, seconds_before = (
         generations.GenerationRecord(), [], 0, 0.0)
     if state is not None:
-        with strategy.scope():
+        with distributed.scope(strategy):
             checkpoint.restore(state, os.path.join(model_dir, "checkpoints"), trainer,
                                bank)
         record = generations.GenerationRecord.from_json(state["record"])
@@ -201,7 +203,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
             trainer.fit(inputs.train, validation_data=inputs.validation,
                         steps_per_epoch=inputs.steps_per_epoch, shuffle=False,
                         epochs=sum(epochs), initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=[*inputs.callbacks, *callbacks], verbose=verbose)
     train_seconds = seconds_before + time.time() - started
     if saver.stopped_on_nan:
         raise FloatingPointError(
@@ -225,6 +227,7 @@ def train(config, model_dir, *, overwrite=False, verbose="auto", strategy=None):
         "head": config.head,
         "dwo": config.dwo,
         "seed": config.seed,
+        "backend": config.backend,
         "epochs": sum(epochs),
         "train_seconds": round(train_seconds, 1),
     })

@@ -16,7 +16,6 @@ Example:
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from tat_keras import models
@@ -141,6 +140,8 @@ class RegressionTrainer(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
+        import tensorflow as tf  # The baseline trains on TensorFlow only.
+
         inputs, gaze_cm = data[0], data[1]
         with tf.GradientTape() as tape:
             gaze_pred = self.student(inputs, training=True)

@@ -109,6 +109,11 @@ class GazeTrainer(keras.Model):
             self.bins["x"], self.bins["y"], name="error_cm"
         )
 
+    def build(self, input_shape=None):
+        # Every variable exists from the constructor on (the student is
+        # built; teachers join later, outside Keras's tracking).
+        self.built = True
+
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.hard_tracker]
