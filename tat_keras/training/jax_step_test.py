@@ -33,7 +33,6 @@ IMAGE_SIZE = 32
 BINS = dict(x_bins=8, y_bins=8, x_low=-4.0, x_bin_size=1.0, y_low=-4.0, y_bin_size=1.0)
 DWO = dict(epsilon=3.0, step_size=1.0, steps=2, num_center_bins=4,
            original_fraction=0.5)
-PARTS = ("steps", "rebirth", "short")
 # Eq. 9 weights per scheme, as `builders.build_trainer` sets them.
 SCHEMES = {
     "standard": dict(lambda_hard=1.0),
@@ -67,10 +66,11 @@ def _fixed_draws(batch_size, fraction):
             "permutation": rng.permutation(batch_size).astype("int32")}
 
 
-def _student():
+def _student(dtype=None):
     from tat_keras import models
 
-    return models.GazeNet(image_size=IMAGE_SIZE, width_multiplier=0.125, **BINS)
+    return models.GazeNet(image_size=IMAGE_SIZE, width_multiplier=0.125, dtype=dtype,
+                          **BINS)
 
 
 def _starting_weights(path):
@@ -102,7 +102,7 @@ def _starting_weights(path):
     return nets
 
 
-def _trainer(scheme, weights, optimizer, run_eagerly=False):
+def _trainer(scheme, weights, optimizer, run_eagerly=False, dtype=None):
     import keras
 
     from tat_keras.training import trainer as trainer_lib
@@ -116,7 +116,7 @@ def _trainer(scheme, weights, optimizer, run_eagerly=False):
 
     settings = dict(SCHEMES[scheme])
     teachers = settings.pop("teachers", 0)
-    student = _student()
+    student = _student(dtype)
     student.set_weights(weights[0])
     trainer = _FixedDraws(student, seed=0, **settings)
     trainer.compile(optimizer=optimizer, run_eagerly=run_eagerly)
@@ -148,6 +148,19 @@ def run_steps(output_dir, weights):
                      trainer.student.weights))},
                  **{f"optimizer_{i}": w for i, w in enumerate(_arrays(
                      trainer.optimizer.variables))})
+
+
+def run_bfloat16(output_dir, weights):
+    """One TAT + DwO step with `mixed_bfloat16` and the same with float32."""
+    import keras
+
+    losses = {}
+    for dtype in ("mixed_bfloat16", "float32"):
+        trainer = _trainer("tat_dwo", weights, keras.optimizers.SGD(0.1),
+                           run_eagerly=True, dtype=dtype)
+        logs = trainer.train_on_batch(*_batches(1)[0], return_dict=True)
+        losses.update({f"{dtype}_{k}": np.asarray(v) for k, v in logs.items()})
+    np.savez(os.path.join(output_dir, "bfloat16.npz"), **losses)
 
 
 def run_rebirth(output_dir, weights):
@@ -208,7 +221,8 @@ def main(backend, output_dir, weights_path, parts):
         raise RuntimeError(f"Keras runs on {keras.backend.backend()}, not {backend}: "
                            "run this worker in a fresh process.")
     weights = _starting_weights(weights_path)
-    runs = {"steps": run_steps, "rebirth": run_rebirth, "short": run_short}
+    runs = {"steps": run_steps, "bfloat16": run_bfloat16, "rebirth": run_rebirth,
+            "short": run_short}
     for part in parts.split(","):
         runs[part](output_dir, weights)
 
@@ -238,7 +252,8 @@ def _run_backends(root, parts):
 def runs(tmp_path_factory):
     """Steps and a rebirth, run eagerly on both backends (the cheapest: a
     compiled JAX step costs more to compile than to run eagerly here)."""
-    return _run_backends(str(tmp_path_factory.mktemp("backends")), ("steps", "rebirth"))
+    return _run_backends(str(tmp_path_factory.mktemp("backends")),
+                         ("steps", "bfloat16", "rebirth"))
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +311,18 @@ def test_dwo_moves_the_replaced_samples_alike(runs, scheme):
                                        rtol=1e-5)
         np.testing.assert_array_equal(jax_run[f"perturbed_{name}"],
                                       tf_run[f"perturbed_{name}"])
+
+
+def test_mixed_bfloat16_steps_on_both_backends(runs):
+    """A bfloat16 step computes the float32 step's losses to bfloat16's
+    precision (8 significant bits: a relative 2**-8) on either backend."""
+    for run in _load(runs, "bfloat16.npz"):
+        names = sorted(k[len("float32_"):] for k in run if k.startswith("float32_"))
+        assert names == ["error_cm", "hard_loss", "loss", "mix_loss", "teacher_loss"]
+        for name in names:
+            np.testing.assert_allclose(run[f"mixed_bfloat16_{name}"],
+                                       run[f"float32_{name}"], rtol=2.0 ** -8,
+                                       err_msg=name)
 
 
 def test_rebirth_reinitializes_the_same_filters(runs):
