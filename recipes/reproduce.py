@@ -96,6 +96,9 @@ flags.DEFINE_integer("intra_op_threads", 0,
 flags.DEFINE_integer("inter_op_threads", 0,
                      "TensorFlow threads across ops (0: one per core).")
 flags.DEFINE_bool("report_only", False, "Train nothing; rewrite tables and report.")
+flags.DEFINE_enum("backend", None, ["tensorflow", "jax"],
+                  "Keras backend of the runs; unset: KERAS_BACKEND's (tensorflow when "
+                  "unset too). Each run's metrics.json names it.")
 flags.DEFINE_bool("dry_run", False, "List the runs still to train and stop.")
 FLAGS = flags.FLAGS
 
@@ -363,6 +366,8 @@ def _run_shards(jobs):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if FLAGS.backend:  # Before Keras is first imported.
+        os.environ["KERAS_BACKEND"] = FLAGS.backend
     seeds = _seeds(FLAGS.seeds)
     shard, shards = parse_shard(FLAGS.shard)
     if FLAGS.jobs < 1 or (FLAGS.jobs > 1 and FLAGS.shard):
@@ -406,7 +411,8 @@ def main(argv):
         _report(FLAGS.output_dir, FLAGS.scale, seeds, command)
         return status
     if not FLAGS.report_only:
-        if FLAGS.intra_op_threads or FLAGS.inter_op_threads:
+        if (FLAGS.intra_op_threads or FLAGS.inter_op_threads) and os.environ.get(
+                "KERAS_BACKEND", "tensorflow") == "tensorflow":
             import tensorflow as tf
 
             # Before any op runs.
