@@ -13,6 +13,7 @@ under TensorFlow and `tflite/evaluate.py` measures the file.
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -23,16 +24,20 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _read_json(*parts):
-    with open(os.path.join(*parts)) as f:
-        return json.load(f)
+def _read_json(folder, name=None):
+    path = pathlib.Path(folder) / (name or "")
+    return json.loads(path.read_text())
 
 
-def _latest_epoch(model_dir):
+def _checkpointed_epoch(model_dir):
+    """The epoch of the run's newest complete checkpoint, or -1."""
+    from tat_keras.training import checkpoint
+
     try:
-        return int(_read_json(model_dir, "checkpoints", "latest.json")["folder"][-4:])
+        state = checkpoint.latest(os.path.join(model_dir, "checkpoints"))
     except (FileNotFoundError, json.JSONDecodeError):
         return -1
+    return -1 if state is None else state["epoch"]
 
 
 def _command(script, *args):
@@ -65,12 +70,12 @@ def test_jax_run_resumes_and_exports_to_int8(tmp_path, tiny_synthetic_dir,
         process = subprocess.Popen([*train, f"--model_dir={model_dir}"], cwd=REPO,
                                    env=_env("jax"), stdout=log, stderr=log)
         deadline = time.time() + 900
-        while _latest_epoch(model_dir) < 3 and process.poll() is None:
+        while _checkpointed_epoch(model_dir) < 3 and process.poll() is None:
             assert time.time() < deadline, "no checkpoint of epoch 3 in time"
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    killed_at = _latest_epoch(model_dir)
+    killed_at = _checkpointed_epoch(model_dir)
     assert killed_at == 3, (tmp_path / "first_attempt.log").read_text()[-3000:]
     resumed = subprocess.run([*train, f"--model_dir={model_dir}"], cwd=REPO,
                              env=_env("jax"), capture_output=True, text=True, timeout=900)
