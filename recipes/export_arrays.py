@@ -5,10 +5,12 @@ Usage:
     python recipes/export_arrays.py --data_dir=data/quick/tfds \
         --output_dir=data/quick/arrays
 
-    # Only the first 4,000 training frames, as a run with
-    # --max_train_examples=4000 reads them:
+    # Small enough to travel (about 50 MB once packed with xz): the first
+    # 2,000 training frames (as --max_train_examples=2000 reads them), the
+    # first 400 validation and 600 test frames:
     python recipes/export_arrays.py --data_dir=data/bench/tfds \
-        --output_dir=data/bench/arrays --max_train_examples=4000
+        --output_dir=runs/gpu/arrays --max_train_examples=2000 \
+        --max_eval_examples=600
 
 Decodes every crop of the train, validation and test splits once (with
 TensorFlow, here) and writes them as `.npy` files (`tat_keras/data/arrays.py`
@@ -33,6 +35,9 @@ flags.DEFINE_string("output_dir", None, "Folder the arrays are written to.")
 flags.DEFINE_list("splits", ["train", "validation", "test"], "Splits to export.")
 flags.DEFINE_integer("max_train_examples", None,
                      "Export only the first training frames.")
+flags.DEFINE_integer("max_eval_examples", None,
+                     "Export only the first validation and test frames (whole "
+                     "recordings but the last, in stored order).")
 flags.DEFINE_bool("overwrite", False, "Replace the arrays already in output_dir.")
 flags.mark_flags_as_required(["data_dir", "output_dir"])
 FLAGS = flags.FLAGS
@@ -57,7 +62,8 @@ def main(argv):
         try:
             decoded = pipeline.decode_split(
                 FLAGS.data_dir, split, image_size=FLAGS.image_size,
-                max_examples=FLAGS.max_train_examples if split == "train" else None)
+                max_examples=(FLAGS.max_train_examples if split == "train"
+                              else FLAGS.max_eval_examples))
         except FileNotFoundError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -66,7 +72,8 @@ def main(argv):
         print(f"{split}: {len(decoded)} frames, {decoded.nbytes / 2**20:.1f} MiB of crops")
     arrays.write_info(FLAGS.output_dir, image_size=FLAGS.image_size, source={
         "data_dir": os.path.abspath(FLAGS.data_dir),
-        "max_train_examples": FLAGS.max_train_examples})
+        "max_train_examples": FLAGS.max_train_examples,
+        "max_eval_examples": FLAGS.max_eval_examples})
     print(json.dumps(arrays.read_info(FLAGS.output_dir), indent=2))
     return 0
 

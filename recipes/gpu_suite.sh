@@ -30,8 +30,11 @@ if [ ! -d "$arrays" ] && [ -f "$arrays.tar.xz" ]; then
 fi
 output=${GPU_SUITE_DIR:-/tmp/gpu_suite}
 mkdir -p "$output"
-PYTHONUNBUFFERED=1 KERAS_BACKEND=jax "$python" recipes/gpu_suite.py \
-  --data_dir="$arrays" --output_dir="$output" "$@" 2>&1 | tee "$output/suite_log.txt"
+# Stopped after GPU_SUITE_SECONDS (default 540), so that what finished is
+# still packed within a 10-minute command.
+PYTHONUNBUFFERED=1 KERAS_BACKEND=jax timeout "${GPU_SUITE_SECONDS:-540}" \
+  "$python" recipes/gpu_suite.py --data_dir="$arrays" --output_dir="$output" "$@" \
+  2>&1 | tee "$output/suite_log.txt"
 status=${PIPESTATUS[0]}
 tar -czf "$archive" --exclude='*.keras' --exclude=checkpoints --exclude=logs \
   -C "$(dirname "$output")" "$(basename "$output")"

@@ -3,7 +3,8 @@
 Importing this package is light: it loads neither TensorFlow nor Keras. Its
 sub-modules import on first use (`tat_keras.data.pipeline` brings TensorFlow,
 `tat_keras.data.synthetic` and `tat_keras.data.gaze_capture.layout` only
-NumPy and Pillow). The `gaze_capture` dataset is registered with TFDS when
+NumPy and Pillow; `tat_keras.data.arrays`, splits exported as NumPy arrays,
+only NumPy). The `gaze_capture` dataset is registered with TFDS when
 its builder module is imported:
 
 >>> import tensorflow_datasets as tfds

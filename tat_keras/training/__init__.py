@@ -7,7 +7,8 @@
 `GenerationRecord` (`generations`), `RunCheckpoint` (`checkpoint`),
 `apply_rebirth` (`rebirth`), `RebirthAdam` (`optimizers`),
 `RestartingCosineDecay` (`schedules`); `distributed` trains on several
-devices or machines. Importing the package loads no Keras; the modules
+devices or machines; `jax_step` is `GazeTrainer`'s step on Keras's JAX
+backend and `array_inputs` feeds `fit` from exported arrays. Importing the package loads no Keras; the modules
 import on first use.
 
 Example:
