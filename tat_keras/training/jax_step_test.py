@@ -38,10 +38,15 @@ SCHEMES = {
     "standard": dict(lambda_hard=1.0),
     "standard_dwo": dict(lambda_hard=1.0, dwo=DWO),
     "sd": dict(lambda_hard=0.2, lambda_teacher=0.6, teachers=1),
+    "tat": dict(lambda_hard=0.2, lambda_mix=0.4, lambda_teacher=0.6, teachers=2),
     "tat_dwo": dict(lambda_hard=0.2, lambda_mix=0.4, lambda_teacher=0.6, dwo=DWO,
                     teachers=2),
 }
-BATCH = 4
+# Eight samples: with four, batch norm's statistics over so few values left
+# the seeded weights at a point where the eye branch's loss is not smooth
+# (its finite differences jump by 1e-4 at steps of 1e-3), and the two
+# backends' gradients of the shared eye branch parted by 25%.
+BATCH = 8
 
 
 # --- The worker: one backend, every case --------------------------------------
@@ -84,6 +89,9 @@ def _starting_weights(path):
         with np.load(path) as arrays:
             count = len(arrays.files) // 3
             return [[arrays[f"net{n}_{i}"] for i in range(count)] for n in range(3)]
+    import keras
+
+    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     nets = []
     for _ in range(3):
@@ -185,15 +193,17 @@ def run_rebirth(output_dir, weights):
 
 
 def run_short(output_dir, weights):
-    """Three epochs of TAT + DwO with `fit`: mini-generations [2, 1], the
-    teacher bank, a rebirth and the checkpoint callback."""
+    """Three epochs of TAT with `fit`: mini-generations [2, 1], the teacher
+    bank, a rebirth and the checkpoint callback. (Without DwO: over several
+    steps, a pixel whose input gradient is within round-off of zero may take
+    either sign, and the two runs part by more than round-off.)"""
     import keras
 
     from tat_keras.training import checkpoint
     from tat_keras.training import generations
     from tat_keras.training import teachers
 
-    trainer = _trainer("tat_dwo", weights, keras.optimizers.SGD(0.05, momentum=0.9))
+    trainer = _trainer("tat", weights, keras.optimizers.SGD(0.05, momentum=0.9))
     trainer.set_teachers([])
     bank = teachers.TeacherBank("random", threshold=None, seed=0)
     record, history = generations.GenerationRecord(), []
@@ -290,6 +300,8 @@ def test_one_step_is_the_same_on_both_backends(runs, scheme):
     expected_losses = {"standard": {"loss", "hard_loss", "error_cm"},
                        "standard_dwo": {"loss", "hard_loss", "error_cm"},
                        "sd": {"loss", "hard_loss", "teacher_loss", "error_cm"},
+                       "tat": {"loss", "hard_loss", "mix_loss", "teacher_loss",
+                               "error_cm"},
                        "tat_dwo": {"loss", "hard_loss", "mix_loss", "teacher_loss",
                                    "error_cm"}}[scheme]
     assert {k[len("loss_"):] for k in tf_run if k.startswith("loss_")} == expected_losses
@@ -319,7 +331,10 @@ def test_mixed_bfloat16_steps_on_both_backends(runs):
     for run in _load(runs, "bfloat16.npz"):
         names = sorted(k[len("float32_"):] for k in run if k.startswith("float32_"))
         assert names == ["error_cm", "hard_loss", "loss", "mix_loss", "teacher_loss"]
-        for name in names:
+        # Not the error in cm: it counts probabilities above 0.5, and one
+        # within bfloat16's precision of 0.5 moves a prediction by a bin.
+        assert np.isfinite(run["mixed_bfloat16_error_cm"])
+        for name in names[1:]:
             np.testing.assert_allclose(run[f"mixed_bfloat16_{name}"],
                                        run[f"float32_{name}"], rtol=2.0 ** -8,
                                        err_msg=name)
@@ -353,8 +368,11 @@ def test_short_run_writes_the_same_records(short_runs):
     assert [h.keys() for h in tf_record["history"]] == [
         h.keys() for h in jax_record["history"]]
     for tf_epoch, jax_epoch in zip(tf_record["history"], jax_record["history"]):
-        for key, value in tf_epoch.items():
-            np.testing.assert_allclose(jax_epoch[key], value, rtol=1e-3, err_msg=key)
+        # The losses; not the errors in cm, which count probabilities above
+        # 0.5: one within round-off of 0.5 moves a prediction by a bin.
+        for key in ("loss", "hard_loss", "mix_loss", "teacher_loss", "val_loss"):
+            np.testing.assert_allclose(jax_epoch[key], tf_epoch[key], rtol=1e-4,
+                                       err_msg=key)
     tf_generations = tf_record["record"]["generations"]
     jax_generations = jax_record["record"]["generations"]
     assert [g.keys() for g in tf_generations] == [g.keys() for g in jax_generations]
