@@ -242,8 +242,8 @@ def _report(output_dir, scale, seeds, command):
     if FLAGS.suite in reproduction.STUDIES:
         from tat_keras import pilot
 
-        summary = pilot.write_pilot_report(output_dir, seeds, [command])
-        print(f"Report: {os.path.join(output_dir, 'pilot_report.md')} "
+        summary = pilot.write_pilot_report(output_dir, seeds, [command], scale)
+        print(f"Report: {os.path.join(output_dir, scale + '_report.md')} "
               f"(regime found: L = {summary['chosen_L']})", flush=True)
         return
     summary = reproduction.write_report(output_dir, scale, seeds,

@@ -43,6 +43,9 @@ MAX_GENERATION_GAIN = 0.03
 MIN_DOUBLING_GAIN = 0.01
 # Seeds planned for the decision rows that the resolvable effect is given for.
 PLANNED_SEEDS = 6
+# Each pilot scale, and the scale whose records give its L = 7 candidate
+# (None: the pilot at that scale has the L = 14 candidate alone).
+SHORTER_SCALES = {"pilot": "bench_small", "pilot_full": None}
 
 
 def relative_gains(errors):
@@ -188,21 +191,28 @@ def _runs(results_dir, scale, run, seeds):
     return {s: reproduction.load_run(results_dir, scale, run, s) for s in seeds}
 
 
-def summarize_pilot(results_dir, seeds):
-    """The pilot's findings from its records and the `bench_small` records
-    (L = 7), as a JSON-ready dict."""
-    pilot = lambda run: _runs(results_dir, "pilot", run, seeds)  # noqa: E731
-    small = lambda run: _runs(results_dir, "bench_small", run, seeds)  # noqa: E731
-    epochs_7 = reproduction.total_epochs(reproduction.SCALES["bench_small"])
-    epochs_14 = reproduction.total_epochs(reproduction.SCALES["pilot"])
-    candidates = [
-        {"L": 7, "epochs": epochs_7,
-         "sd": convergence([r for r in small("sd").values() if r]),
-         "standard": saturation(small("standard"), pilot("standard"))},
-        {"L": 14, "epochs": epochs_14,
+def summarize_pilot(results_dir, seeds, scale="pilot"):
+    """The pilot's findings at `scale` (a name of `SHORTER_SCALES`) from its
+    records and, for L = 7, those of the shorter scale beside it, as a
+    JSON-ready dict."""
+    if scale not in SHORTER_SCALES:
+        raise ValueError(f"The pilot runs at the scales {sorted(SHORTER_SCALES)}. "
+                         f"Received: {scale!r}")
+    pilot = lambda run: _runs(results_dir, scale, run, seeds)  # noqa: E731
+    candidates = []
+    shorter = SHORTER_SCALES[scale]
+    if shorter is not None:
+        small = lambda run: _runs(results_dir, shorter, run, seeds)  # noqa: E731
+        candidates.append(
+            {"L": reproduction.SCALES[shorter]["epochs_per_generation"],
+             "epochs": reproduction.total_epochs(reproduction.SCALES[shorter]),
+             "sd": convergence([r for r in small("sd").values() if r]),
+             "standard": saturation(small("standard"), pilot("standard"))})
+    candidates.append(
+        {"L": reproduction.SCALES[scale]["epochs_per_generation"],
+         "epochs": reproduction.total_epochs(reproduction.SCALES[scale]),
          "sd": convergence([r for r in pilot("sd").values() if r]),
-         "standard": saturation(pilot("standard"), pilot("standard-double"))},
-    ]
+         "standard": saturation(pilot("standard"), pilot("standard-double"))})
     for candidate in candidates:
         candidate["holds"] = bool(candidate["sd"] and candidate["sd"]["converged"]
                                   and candidate["standard"]
@@ -214,6 +224,8 @@ def summarize_pilot(results_dir, seeds):
         {s: r["metrics"]["test_error_cm"] for s, r in sd.items() if r})
     chosen = next((c for c in candidates if c["holds"]), None)
     return {
+        "scale": scale,
+        "width_multiplier": reproduction.SCALES[scale]["width_multiplier"],
         "candidates": candidates,
         "chosen_L": chosen["L"] if chosen else None,
         "teachers": teacher_use([r for r in tat.values() if r]),
@@ -231,6 +243,8 @@ def pilot_markdown(summary, commands):
     """The pilot's report (`pilot_report.md`)."""
     lines = [
         "# Pilot: where TAT's premise holds (pilot runs, not decision runs)", "",
+        f"Scale `{summary['scale']}` (width multiplier "
+        f"{summary['width_multiplier']:g}).", "",
         "Rules, fixed before the pilot ran (`tat_keras/pilot.py`): a "
         f"mini-generation of L epochs has converged when SD's mean relative gain "
         f"in validation error is at most {100 * MAX_GENERATION_GAIN:.0f}% for every "
@@ -278,10 +292,12 @@ def pilot_markdown(summary, commands):
     return "\n".join(lines)
 
 
-def write_pilot_report(results_dir, seeds, commands):
-    """Writes `pilot_report.md` and `pilot_summary.json` from the records."""
-    summary = summarize_pilot(results_dir, seeds)
-    with open(os.path.join(results_dir, "pilot_report.md"), "w") as f:
+def write_pilot_report(results_dir, seeds, commands, scale="pilot"):
+    """Writes the report and summary of the pilot at `scale` from the records:
+    `pilot_report.md` and `pilot_summary.json` (scale `pilot`), else
+    `{scale}_report.md` and `{scale}_summary.json`."""
+    summary = summarize_pilot(results_dir, seeds, scale)
+    with open(os.path.join(results_dir, f"{scale}_report.md"), "w") as f:
         f.write(pilot_markdown(summary, commands))
-    reporting.write_json(os.path.join(results_dir, "pilot_summary.json"), summary)
+    reporting.write_json(os.path.join(results_dir, f"{scale}_summary.json"), summary)
     return summary

@@ -106,3 +106,14 @@ def test_report_from_records(tmp_path):
     text = (tmp_path / "pilot_report.md").read_text()
     assert "Regime where both hold: L = 14." in text
     assert json.loads((tmp_path / "pilot_summary.json").read_text())["chosen_L"] == 14
+
+    # The same records under the paper's width: one candidate, its own files.
+    os.rename(tmp_path / "runs" / "pilot", tmp_path / "runs" / "pilot_full")
+    summary = pilot.write_pilot_report(str(tmp_path), [1, 2], ["python x"],
+                                       scale="pilot_full")
+    assert [c["L"] for c in summary["candidates"]] == [14]
+    assert summary["chosen_L"] == 14 and summary["width_multiplier"] == 1.0
+    assert "Scale `pilot_full` (width multiplier 1)." in (
+        tmp_path / "pilot_full_report.md").read_text()
+    with pytest.raises(ValueError, match="pilot runs at the scales"):
+        pilot.summarize_pilot(str(tmp_path), [1, 2], scale="bench")

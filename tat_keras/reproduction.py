@@ -82,6 +82,9 @@ SCALES["bench_small"] = {**SCALES["bench"], "max_train_examples": 2000}
 # epochs (K=5 after one warm-up epoch: 71 epochs), to find where a
 # mini-generation converges and standard training saturates.
 SCALES["pilot"] = {**SCALES["bench_small"], "epochs_per_generation": 14}
+# The pilot at the paper's width, for a GPU (trained on exported arrays:
+# `recipes/export_arrays.py`; BUILD_NOTES.md, "Training on JAX").
+SCALES["pilot_full"] = {**SCALES["pilot"], "width_multiplier": 1.0}
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
                      "pilot": "data/bench/tfds",
                      "paper": "data/gazecapture/tfds"}
