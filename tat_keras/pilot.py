@@ -43,8 +43,8 @@ MAX_GENERATION_GAIN = 0.03
 MIN_DOUBLING_GAIN = 0.01
 # Seeds planned for the decision rows that the resolvable effect is given for.
 PLANNED_SEEDS = 6
-# Each pilot scale, and the scale whose records give its L = 7 candidate
-# (None: the pilot at that scale has the L = 14 candidate alone).
+# Pilot scales whose L = 7 candidate comes from the records of another scale
+# (any other scale has its own L alone).
 SHORTER_SCALES = {"pilot": "bench_small", "pilot_full": None}
 
 
@@ -192,15 +192,15 @@ def _runs(results_dir, scale, run, seeds):
 
 
 def summarize_pilot(results_dir, seeds, scale="pilot"):
-    """The pilot's findings at `scale` (a name of `SHORTER_SCALES`) from its
-    records and, for L = 7, those of the shorter scale beside it, as a
-    JSON-ready dict."""
-    if scale not in SHORTER_SCALES:
-        raise ValueError(f"The pilot runs at the scales {sorted(SHORTER_SCALES)}. "
-                         f"Received: {scale!r}")
+    """The pilot's findings at `scale` (a name of `reproduction.SCALES`)
+    from its records and, for L = 7, those of the shorter scale beside it
+    (`SHORTER_SCALES`), as a JSON-ready dict."""
+    if scale not in reproduction.SCALES:
+        raise ValueError(f"Unknown scale {scale!r}: the scales are "
+                         f"{sorted(reproduction.SCALES)}.")
     pilot = lambda run: _runs(results_dir, scale, run, seeds)  # noqa: E731
     candidates = []
-    shorter = SHORTER_SCALES[scale]
+    shorter = SHORTER_SCALES.get(scale)
     if shorter is not None:
         small = lambda run: _runs(results_dir, shorter, run, seeds)  # noqa: E731
         candidates.append(

@@ -115,5 +115,5 @@ def test_report_from_records(tmp_path):
     assert summary["chosen_L"] == 14 and summary["width_multiplier"] == 1.0
     assert "Scale `pilot_full` (width multiplier 1)." in (
         tmp_path / "pilot_full_report.md").read_text()
-    with pytest.raises(ValueError, match="pilot runs at the scales"):
-        pilot.summarize_pilot(str(tmp_path), [1, 2], scale="bench")
+    with pytest.raises(ValueError, match="Unknown scale 'pilot_ful'"):
+        pilot.summarize_pilot(str(tmp_path), [1, 2], scale="pilot_ful")
