@@ -16,6 +16,7 @@ def _reproduce(run_recipe, data_dir, tmp_path, *args, timeout=600):
         *args, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_smoke_trains_records_and_reports(run_recipe, tiny_synthetic_dir, tmp_path):
     # Table 1 at one seed in two shard processes (--jobs=2): the first shard
     # trains standard then SD, the second iTracker then TAT.

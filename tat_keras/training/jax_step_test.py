@@ -18,6 +18,9 @@ the rebirth Adam with `epsilon=1e-3`: Adam's first update of a weight is
 `lr * g / (|g| + epsilon)`, and with Keras's default `epsilon=1e-7` a
 gradient that is zero up to round-off (a convolution bias under batch norm)
 becomes a full step of either sign, which no tolerance can compare.
+
+The comparisons take minutes (two processes, every scheme), so they are
+marked slow: `make test-all` and CI (`.ci/run`) run them.
 """
 
 import json
@@ -294,6 +297,7 @@ def _assert_same_step(tf_run, jax_run):
                                        atol=1e-5, err_msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_one_step_is_the_same_on_both_backends(runs, scheme):
     tf_run, jax_run = _load(runs, f"step_{scheme}.npz")
@@ -308,6 +312,7 @@ def test_one_step_is_the_same_on_both_backends(runs, scheme):
     _assert_same_step(tf_run, jax_run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["standard_dwo", "tat_dwo"])
 def test_dwo_moves_the_replaced_samples_alike(runs, scheme):
     """The same samples get the same PGD perturbation, pixel for pixel."""
@@ -325,6 +330,7 @@ def test_dwo_moves_the_replaced_samples_alike(runs, scheme):
                                       tf_run[f"perturbed_{name}"])
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_steps_on_both_backends(runs):
     """A bfloat16 step computes the float32 step's losses to bfloat16's
     precision (8 significant bits: a relative 2**-8) on either backend."""
@@ -340,6 +346,7 @@ def test_mixed_bfloat16_steps_on_both_backends(runs):
                                        err_msg=name)
 
 
+@pytest.mark.slow
 def test_rebirth_reinitializes_the_same_filters(runs):
     records = []
     for backend in BACKENDS:
