@@ -1,6 +1,6 @@
 r"""How close training runs to the speed of its own train step.
 
-Usage (the README's table; data from the bench preset):
+Usage (the table of docs/training.md, "Training speed"; data from the bench preset):
 
     python recipes/benchmark_training.py --data_dir=data/bench/tfds \
         --widths=0.125,0.25 --schemes=standard,tat,tat_dwo \

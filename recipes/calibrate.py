@@ -22,7 +22,7 @@ Writes to --output: `calibration.json` (per method, k and device group: the
 mean error over subjects before and after calibration, the confidence
 interval of the mean after, the number of subjects; the per-subject records;
 the subjects left out; the TFLite-against-NumPy comparison), `calibration.md`
-(the tables of the README: per device group, a row per k and a column per
+(the tables of docs/estimator.md: per device group, a row per k and a column per
 method, and the TFLite comparison), `calibration.png`, `heads.tflite` (the
 personalization model) and `flags.json`.
 """
@@ -146,7 +146,7 @@ def comparison(rows):
 
 
 def markdown(rows, auto_method, against_numpy):
-    """calibration.md: the tables the README shows, as they are."""
+    """calibration.md: the tables docs/estimator.md shows, as they are."""
     from tat_keras import calibration
 
     parts = []

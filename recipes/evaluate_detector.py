@@ -1,6 +1,6 @@
 r"""Measures the face and eye detector against the data's own boxes.
 
-Usage (the README's figures, on the quick synthetic set):
+Usage (the figures of docs/estimator.md, on the quick synthetic set):
 
     python recipes/evaluate_detector.py --raw_dir=data/quick/raw --fit \
         --detector=mediapipe --variant=short_range \

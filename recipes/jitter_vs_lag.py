@@ -1,6 +1,6 @@
 r"""Jitter against lag: filters on a model's predictions, and a DwO model raw.
 
-Usage (the README's table and docs/jitter_vs_lag.png, on the quick set):
+Usage (the table of docs/estimator.md and docs/jitter_vs_lag.png, on the quick set):
 
     python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
         --scheme=standard --nodwo --model_dir=runs/std

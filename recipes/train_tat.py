@@ -1,6 +1,7 @@
 r"""Trains the gaze network with the standard, SD or TAT scheme, with or without DwO.
 
-Usage (the README's main job trains on the quick synthetic set):
+Usage (a quick run on the quick synthetic set; the README's main job is
+`make demo`, recipes/configs/synthetic_demo.flags):
 
     python recipes/train_tat.py --flagfile=recipes/configs/synthetic_quick.flags \
         --model_dir=runs/quick

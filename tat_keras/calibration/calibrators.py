@@ -536,7 +536,7 @@ def method_for(num_points):
     feature from there on, where it can learn how the error varies over the
     screen. The threshold and the default strengths were chosen on
     synthetic subjects with 16 dots each, rendered apart from the ones the
-    README reports (see its calibration section).
+    docs/estimator.md reports (its section "Per-user calibration").
     """
     if int(num_points) != num_points or num_points < 1:
         raise ValueError(

@@ -29,7 +29,7 @@ from tat_keras.inference import screen
 
 # The One Euro setting recommended by `recipes/jitter_vs_lag.py` on the
 # quick synthetic test recordings (gaze in cm, cutoffs in Hz, beta in Hz per
-# cm/s); see the README for the table.
+# cm/s); docs/estimator.md, "Jitter against lag", has the table.
 DEFAULT_MIN_CUTOFF = 0.3
 DEFAULT_BETA = 0.3
 DEFAULT_D_CUTOFF = 1.0

@@ -199,8 +199,8 @@ class SyntheticConfig:
 
 
 PRESETS = {
-    # The README's main data: about 3,600 frames from 56 subjects, under a
-    # minute and a half on one core.
+    # The quick set (tests and small examples): about 3,600 frames from 56
+    # subjects, under a minute and a half on one core.
     "quick": SyntheticConfig(),
     # The evidence protocol's data: many subjects, one frame per dot (about
     # 15,000 frames). With 60 subjects of 144 frames each, networks learned
