@@ -36,13 +36,15 @@ Usage:
 
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
 (`tat_keras/reproduction.py` defines their rows and the decision rule); the
-sweep `dwo_sweep` (Table 5 in full, not part of `all`); the study `pilot`
-(`tat_keras/pilot.py`). Every run's settings are checked when the suite is
-planned, before anything trains.
+sweeps `dwo_sweep` (Table 5 in full) and `premise` (TAT where its premise
+holds: the chain from SD to TAT, teacher thresholds, DwO), not part of
+`all`; the study `pilot` (`tat_keras/pilot.py`). Every run's settings are
+checked when the suite is planned, before anything trains.
 Scales: smoke (a tiny run of everything, for tests), bench (the bench
 synthetic set at the paper's shape: 36 epochs, one-eighth width, 4,000
-training frames), bench_small (the same on 2,000 frames, where step 1 found
-over-fitting), paper (GazeCapture at the paper's settings, for accelerators).
+training frames), bench_small (the same on 2,000 frames), pilot and
+pilot_full (bench_small with L = 14, at one-eighth and at the paper's
+width), paper (GazeCapture at the paper's settings, for accelerators).
 
 Each run trains in `--work_dir/<scale>/<run>/seed<N>` (models, checkpoints,
 logs: not committed). When it finishes, its small records (metrics.json,

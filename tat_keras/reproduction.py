@@ -208,7 +208,33 @@ SWEEPS = {
             {**_STANDARD, **_DWO, "dwo_original_fraction": 0.0}, 2,
             paper={"error": 1.44, "msd": 0.27}),
     ],
+    # TAT where its premise holds (docs/results/README.md, "Decision runs
+    # where TAT's premise holds"): run at the pilot's regime. The chain from
+    # SD through mixup and re-birth to the random teacher, TAT under the
+    # teacher thresholds the paper leaves open, and DwO's two main rows.
+    "premise": [
+        Row("standard", "standard", _STANDARD),
+        Row("standard + mixup", "standard-mixup", {**_STANDARD, "mixup": True}, 4),
+        Row("sd", "sd", {"scheme": "sd"}),
+        Row("sd + mixup", "sd-mixup", {"scheme": "sd", "mixup": True}, 4),
+        Row("sd + mixup + re-birth, newest teacher", "tat-teacher_last",
+            {**_TAT, "teacher": "last"}, 4),
+        Row("tat", "tat", _TAT),
+        Row("tat, teacher threshold 1.10", "tat-threshold_1.10",
+            {**_TAT, "teacher_threshold": 1.10}, 4),
+        Row("tat, every teacher kept", "tat-threshold_none",
+            {**_TAT, "teacher_threshold": None}, 4),
+        Row("standard + dwo", "standard-dwo", {**_STANDARD, **_DWO}, 4),
+    ],
 }
+# The premise table's paired differences: (treatment, control).
+PREMISE_DIFFERENCES = (
+    ("tat", "standard"), ("tat", "sd"),
+    ("standard + mixup", "standard"), ("sd + mixup", "sd"),
+    ("sd + mixup + re-birth, newest teacher", "sd + mixup"),
+    ("tat", "sd + mixup + re-birth, newest teacher"),
+    ("tat, teacher threshold 1.10", "sd"), ("tat, every teacher kept", "sd"),
+)
 # Studies run before a protocol's decision runs; not part of "all", each
 # with its own report (the pilot: `tat_keras/pilot.py`).
 STUDIES = {
@@ -552,6 +578,16 @@ def table_markdown(table, records, scale):
             lines.append(_difference_line("MSD, sensor noise only", "clean_test_msd_cm",
                                           mine, row.name, "baseline")[1])
         lines.append("")
+    if table == "premise":
+        lines += ["Paired differences of test error:", ""]
+        for treatment, control in PREMISE_DIFFERENCES:
+            lines.append(_difference_line("test error", "test_error_cm", mine,
+                                          treatment, control)[1])
+        lines.append(_difference_line("test MSD", "test_msd_cm", mine,
+                                      "standard + dwo", "standard")[1])
+        lines.append(_difference_line("test error", "test_error_cm", mine,
+                                      "standard + dwo", "standard")[1])
+        lines.append("")
     if table == "width":
         lines += ["Paired differences of test error:", ""]
         for width in ("1/4", "1/2"):
@@ -572,6 +608,8 @@ TITLES = {
     "width": "Width: standard against TAT at quarter and half width",
     "table5": "Table 5: DwO against the baseline",
     "dwo_sweep": "Table 5 in full: DwO's center bins, PGD steps and share of original data",
+    "premise": "TAT where its premise holds: the chain from SD to TAT, teacher "
+               "thresholds, and DwO",
 }
 
 

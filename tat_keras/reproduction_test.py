@@ -1,5 +1,6 @@
 """Tests of the protocol's plan, tables, decisions and report."""
 
+import dataclasses
 import json
 import os
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from tat_keras import reproduction
+from tat_keras.training.config import TrainConfig
 
 
 def test_plan_is_seed_major_and_limits_seeds():
@@ -175,14 +177,65 @@ def test_generation_table_shows_per_generation_means_and_paper_column():
     assert "not results of this project" in text
 
 
-def _write_run(results_dir, run, seed, metrics, history, generations):
-    directory = reproduction.record_dir(results_dir, "bench", run, seed)
+def _write_run(results_dir, run, seed, metrics, history, generations, scale="bench"):
+    directory = reproduction.record_dir(results_dir, scale, run, seed)
     os.makedirs(directory)
     for name, value in (("metrics.json", metrics), ("history.json", history),
                         ("generations.json", {"generations": generations}),
                         ("config.json", {"width_multiplier": 0.125})):
         with open(os.path.join(directory, name), "w") as f:
             json.dump(value, f)
+
+
+def test_premise_rows_separate_mixup_rebirth_and_the_random_teacher():
+    specs = reproduction.plan("premise", "pilot", seeds=[1, 2, 3, 4, 5, 6])
+    seeds = {}
+    for spec in specs:
+        seeds.setdefault(spec.row, []).append(spec.seed)
+    # At least 6 seeds for standard, SD and TAT; 4 for the other rows.
+    assert {row: len(s) for row, s in seeds.items()} == {
+        "standard": 6, "standard + mixup": 4, "sd": 6, "sd + mixup": 4,
+        "sd + mixup + re-birth, newest teacher": 4, "tat": 6,
+        "tat, teacher threshold 1.10": 4, "tat, every teacher kept": 4,
+        "standard + dwo": 4}
+    resolved = {spec.row: TrainConfig(**spec.settings).resolved()
+                for spec in specs if spec.seed == 1}
+    # Equal total epochs for every row.
+    assert {reproduction.total_epochs(dataclasses.asdict(c))
+            for c in resolved.values()} == {71}
+    # Each step of the chain adds one thing.
+    assert (resolved["standard + mixup"].mixup, resolved["standard + mixup"].lambda_mix,
+            resolved["standard + mixup"].lambda_hard) == (True, 0.4, 1.0)
+    assert (resolved["sd"].teacher, resolved["sd"].mixup) == ("last", False)
+    assert (resolved["sd + mixup"].teacher, resolved["sd + mixup"].mixup,
+            resolved["sd + mixup"].pruning) == ("last", True, "none")
+    rebirth = resolved["sd + mixup + re-birth, newest teacher"]
+    assert (rebirth.teacher, rebirth.mixup, rebirth.pruning) == ("last", True, "csp")
+    assert (resolved["tat"].teacher, resolved["tat"].teacher_threshold) == ("random", 1.05)
+    assert resolved["tat, teacher threshold 1.10"].teacher_threshold == 1.10
+    assert resolved["tat, every teacher kept"].teacher_threshold is None
+    assert resolved["standard + dwo"].dwo
+    # Runs shared with the protocol's tables keep their ids.
+    assert {s.run for s in specs if s.row == "sd + mixup + re-birth, newest teacher"} == {
+        "tat-teacher_last"}
+    assert not any(s.table == "premise" for s in reproduction.plan("all", "bench", [1]))
+
+
+def test_premise_table_shows_the_chain(tmp_path):
+    history = [{"error_cm": 3.0, "val_error_cm": 3.5}]
+    for seed in (1, 2):
+        for run, error in (("standard", 3.4), ("standard-mixup", 3.35), ("sd", 3.3),
+                           ("sd-mixup", 3.2), ("tat-teacher_last", 3.1), ("tat", 3.0)):
+            _write_run(str(tmp_path), run, seed,
+                       {"test_error_cm": error + 0.01 * seed, "test_msd_cm": 1.0,
+                        "train_seconds": 10.0}, history, [], scale="pilot")
+    specs = reproduction.plan("premise", "pilot", [1, 2])
+    text = reproduction.table_markdown(
+        "premise", reproduction.collect(specs, str(tmp_path), "pilot"), "pilot")
+    assert "sd + mixup + re-birth, newest teacher − sd + mixup" in text
+    # sd + mixup - sd: 3.2 - 3.3 at both seeds.
+    line = next(l for l in text.splitlines() if "sd + mixup − sd" in l)
+    assert "-0.10" in line
 
 
 def test_write_report_from_records(tmp_path):
