@@ -287,6 +287,79 @@ def _array_inputs(config, first_epoch, validation):
     return RunInputs(train, val, None, decoded, callbacks=[train.callback()])
 
 
+# The share of the memory available when a run starts that the memory cache
+# may take (the decoded crops; decoding holds a second copy while it joins
+# its parts).
+MEMORY_CACHE_SHARE = 0.5
+
+
+def available_memory_bytes():
+    """Memory available to a new process (Linux `MemAvailable`), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def split_sizes(data_dir, image_size=64):
+    """Examples per split of the prepared data, from TFDS's
+    `dataset_info.json` (no TensorFlow): dict split -> int, or {} when the
+    folder holds no prepared dataset."""
+    import json
+
+    root = os.path.join(data_dir, "gaze_capture", f"size{image_size}")
+    if not os.path.isdir(root):
+        return {}
+    versions = sorted(v for v in os.listdir(root)
+                      if os.path.exists(os.path.join(root, v, "dataset_info.json")))
+    if not versions:
+        return {}
+    with open(os.path.join(root, versions[-1], "dataset_info.json")) as f:
+        info = json.load(f)
+    return {split["name"]: sum(int(n) for n in split.get("shardLengths", []))
+            for split in info.get("splits", [])}
+
+
+def check_memory_cache(config, validation=True, available=None):
+    """Refuses `input_cache="memory"` where the decoded crops would not fit.
+
+    The crops of the training frames (`max_train_examples` of them at most)
+    and, with `validation`, of the validation and test splits, as uint8,
+    must fit in `MEMORY_CACHE_SHARE` of the available memory.
+
+    Args:
+        config: resolved `TrainConfig`.
+        validation: bool. Whether the validation and test splits are decoded.
+        available: int or None. Bytes available; None: `available_memory_bytes()`
+            (when that is unknown, nothing is checked).
+
+    Raises:
+        MemoryError: the message gives both sizes and the flags to use.
+    """
+    sizes = split_sizes(config.data_dir, config.image_size)
+    train = sizes.get("train", 0)
+    if config.max_train_examples is not None:
+        train = min(train, config.max_train_examples)
+    frames = train + (sizes.get("validation", 0) + sizes.get("test", 0)
+                      if validation else 0)
+    needed = frames * 3 * config.image_size ** 2 * 3
+    available = available_memory_bytes() if available is None else available
+    if available is None or needed <= MEMORY_CACHE_SHARE * available:
+        return
+    gib = 2.0 ** 30
+    raise MemoryError(
+        f"input_cache='memory' would hold {needed / gib:.1f} GiB of decoded crops "
+        f"({frames:,} frames), over {MEMORY_CACHE_SHARE:.0%} of the "
+        f"{available / gib:.1f} GiB of memory available. Train with "
+        "--input_cache=file (decoded once into --cache_dir, read from disk) or "
+        "--input_cache=none (decoded every epoch), or fewer frames "
+        "(--max_train_examples).")
+
+
 def build_inputs(config, *, first_epoch=0, validation=True):
     """The run's training batches from `first_epoch` on, and its validation.
 
@@ -307,6 +380,7 @@ def build_inputs(config, *, first_epoch=0, validation=True):
     from tat_keras.data import pipeline
 
     if config.input_cache == "memory":
+        check_memory_cache(config, validation)
         decoded = {"train": pipeline.decode_split(
             config.data_dir, "train", image_size=config.image_size,
             max_examples=config.max_train_examples)}

@@ -1,6 +1,8 @@
 """Tests of the builders: one label-range rule, schedule, trainer per scheme."""
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 import pytest
@@ -107,3 +109,28 @@ def test_regressor_config_round_trip():
     assert clone.get_config() == model.get_config()
     with pytest.raises(ValueError, match="center_x must be finite. Received: center_x=nan"):
         regression.GazeRegressor(center_x=float("nan"))
+
+
+def _prepared_info(data_dir, lengths):
+    folder = os.path.join(data_dir, "gaze_capture", "size64", "1.0.0")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "dataset_info.json"), "w") as f:
+        json.dump({"splits": [{"name": name, "shardLengths": [str(n) for n in shards]}
+                              for name, shards in lengths.items()]}, f)
+
+
+def test_memory_cache_is_refused_where_the_crops_would_not_fit(tmp_path):
+    _prepared_info(str(tmp_path), {"train": [600, 400], "validation": [100],
+                                   "test": [200]})
+    assert builders.split_sizes(str(tmp_path)) == {"train": 1000, "validation": 100,
+                                                    "test": 200}
+    config = TrainConfig(data_dir=str(tmp_path), max_train_examples=700).resolved()
+    needed = (700 + 100 + 200) * 3 * 64 * 64 * 3  # uint8 crops: 36,864 B per frame
+    builders.check_memory_cache(config, available=2 * needed)  # fits: no error
+    with pytest.raises(MemoryError, match=r"--input_cache=file") as raised:
+        builders.check_memory_cache(config, available=2 * needed - 1)
+    assert "1,000 frames" in str(raised.value)
+    # Without the validation and test splits, 700 frames.
+    builders.check_memory_cache(config, validation=False,
+                                available=2 * 700 * 3 * 64 * 64 * 3)
+    assert builders.split_sizes(str(tmp_path / "nothing")) == {}
