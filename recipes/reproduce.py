@@ -254,6 +254,13 @@ def _report(output_dir, scale, seeds, command):
     report = os.path.join(output_dir, reproduction.file_prefix(scale) + "report.md")
     print(f"Report: {report} "
           f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
+    if FLAGS.suite == "premise":
+        from tat_keras import premise
+
+        decisions = premise.write_decisions(output_dir, scale, seeds)
+        print(f"Decisions: {os.path.join(output_dir, scale + '_premise_decisions.md')} "
+              f"(TAT row: {decisions['tat_row']}). {decisions['tat_sentence']} "
+              f"{decisions['dwo_sentence']}", flush=True)
 
 
 # Flags that change how, not what, the suite trains: left out of the
