@@ -49,6 +49,7 @@ import numpy as np
 
 from tat_keras import plots
 from tat_keras import reporting
+from tat_keras.data.gaze_capture import layout
 from tat_keras.training import config as config_lib
 
 # Training settings of each scale (TrainConfig fields), before a row's own.
@@ -406,21 +407,15 @@ def data_fingerprint(data_dir, image_size=64):
     >>> data_fingerprint(tempfile.mkdtemp()) is None
     True
     """
-    root = os.path.join(data_dir, "gaze_capture", f"size{image_size}")
-    if not os.path.isdir(root):
+    prepared = layout.prepared_dataset_info(data_dir, image_size)
+    if prepared is None:
         return None
-    versions = sorted(
-        (v for v in os.listdir(root)
-         if os.path.exists(os.path.join(root, v, "dataset_info.json"))),
-        key=lambda v: tuple(int(p) if p.isdigit() else 0 for p in v.split(".")))
-    if not versions:
-        return None
-    info = _load_json(os.path.join(root, versions[-1], "dataset_info.json"))
+    version, info = prepared
     splits = sorted(
         (split["name"], str(split.get("numBytes", "0")),
          [str(n) for n in split.get("shardLengths", [])])
         for split in info.get("splits", []))
-    text = json.dumps([versions[-1], splits])
+    text = json.dumps([version, splits])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -7,8 +7,10 @@ the same data the README's job reads, only less of it.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -119,6 +121,34 @@ def constant_predictor_error(tiny_labels):
     """Mean Euclidean test error (cm) of always predicting the train mean."""
     mean = np.mean(tiny_labels["train"], axis=0)
     return float(np.mean(np.linalg.norm(tiny_labels["test"] - mean, axis=1)))
+
+
+def _kill_when(command, ready, *, what, log_path=None, timeout=900, settle=0.0,
+               **popen_kwargs):
+    """Starts `command`, waits until `ready()` holds (or the process ends),
+    `settle` seconds more, then kills it with SIGKILL; returns the ended
+    `Popen` (`returncode == -SIGKILL` when the kill found it running).
+    Fails with `what` when `timeout` seconds pass first."""
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    try:
+        process = subprocess.Popen(command, stdout=log, stderr=log, **popen_kwargs)
+        deadline = time.monotonic() + timeout
+        while not ready() and process.poll() is None:
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+        time.sleep(settle)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if log_path:
+            log.close()
+    return process
+
+
+@pytest.fixture(scope="session")
+def kill_when():
+    """`kill_when(command, ready, *, what, ...)` -> the killed `Popen`."""
+    return _kill_when
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,8 @@ under TensorFlow and `tflite/evaluate.py` measures the file.
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,7 +48,7 @@ def _env(backend):
 
 @pytest.mark.slow
 def test_jax_run_resumes_and_exports_to_int8(tmp_path, tiny_synthetic_dir,
-                                              write_flagfile):
+                                              write_flagfile, kill_when):
     flagfile = write_flagfile(
         tmp_path / "jax.flags", data_dir=tiny_synthetic_dir, scheme="tat",
         width_multiplier=0.125, x_bins=16, y_bins=16, batch_size=8,
@@ -66,15 +64,10 @@ def test_jax_run_resumes_and_exports_to_int8(tmp_path, tiny_synthetic_dir,
     assert (metrics["backend"], metrics["epochs"]) == ("jax", 5)
 
     model_dir = str(tmp_path / "killed")
-    with open(tmp_path / "first_attempt.log", "w") as log:
-        process = subprocess.Popen([*train, f"--model_dir={model_dir}"], cwd=REPO,
-                                   env=_env("jax"), stdout=log, stderr=log)
-        deadline = time.time() + 900
-        while _checkpointed_epoch(model_dir) < 3 and process.poll() is None:
-            assert time.time() < deadline, "no checkpoint of epoch 3 in time"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_when([*train, f"--model_dir={model_dir}"],
+              lambda: _checkpointed_epoch(model_dir) >= 3,
+              what="no checkpoint of epoch 3 in time",
+              log_path=tmp_path / "first_attempt.log", cwd=REPO, env=_env("jax"))
     killed_at = _checkpointed_epoch(model_dir)
     assert killed_at == 3, (tmp_path / "first_attempt.log").read_text()[-3000:]
     resumed = subprocess.run([*train, f"--model_dir={model_dir}"], cwd=REPO,

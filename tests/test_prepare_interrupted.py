@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -40,7 +39,7 @@ def _incomplete(data_dir):
 
 
 @pytest.mark.slow
-def test_a_killed_preparation_completes_when_run_again(tmp_path):
+def test_a_killed_preparation_completes_when_run_again(tmp_path, kill_when):
     from tat_keras.data import pipeline
     from tat_keras.data import synthetic
     from tat_keras.training import builders
@@ -49,16 +48,12 @@ def test_a_killed_preparation_completes_when_run_again(tmp_path):
     synthetic.render_dataset(raw, synthetic.SyntheticConfig(**RAW), num_workers=1,
                              progress=False)
     killed = str(tmp_path / "killed")
-    process = subprocess.Popen(_prepare_command(raw, killed), env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not _incomplete(killed) and process.poll() is None:
-        assert time.monotonic() < deadline, "preparation never started writing"
-        time.sleep(0.05)
-    time.sleep(0.5)  # Into the writing of the shards.
-    assert process.poll() is None, "preparation finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # Half a second into the writing of the shards.
+    process = kill_when(_prepare_command(raw, killed), lambda: _incomplete(killed),
+                        what="preparation never started writing", timeout=300,
+                        settle=0.5, env=_env())
+    assert process.returncode == -signal.SIGKILL, (
+        "preparation finished before it could be killed")
     assert not _final_info(killed) and _incomplete(killed)
 
     again = subprocess.run(_prepare_command(raw, killed), env=_env(),

@@ -50,7 +50,8 @@ def _resume_flags(data_dir):
 
 @pytest.mark.slow
 def test_kill_and_resume_matches_uninterrupted_run(tmp_path, tiny_synthetic_dir,
-                                                   write_flagfile, run_recipe):
+                                                   write_flagfile, run_recipe,
+                                                   kill_when):
     flagfile = write_flagfile(tmp_path / "resume.flags",
                               **_resume_flags(tiny_synthetic_dir))
     reference_dir = str(tmp_path / "uninterrupted")
@@ -61,14 +62,9 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path, tiny_synthetic_dir,
     model_dir = str(tmp_path / "killed")
     command = [sys.executable, os.path.join(REPO, "recipes", "train_tat.py"),
                f"--flagfile={flagfile}", f"--model_dir={model_dir}"]
-    with open(tmp_path / "first_attempt.log", "w") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=log)
-        deadline = time.time() + 600
-        while _latest_epoch(model_dir) < 3 and process.poll() is None:
-            assert time.time() < deadline, "no checkpoint of epoch 3 in time"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    process = kill_when(command, lambda: _latest_epoch(model_dir) >= 3,
+                        what="no checkpoint of epoch 3 in time", timeout=600,
+                        log_path=tmp_path / "first_attempt.log", cwd=REPO)
     assert process.returncode == -signal.SIGKILL, (tmp_path / "first_attempt.log").read_text()
     killed_at = _latest_epoch(model_dir)
     assert 3 <= killed_at < 6

@@ -309,17 +309,10 @@ def split_sizes(data_dir, image_size=64):
     """Examples per split of the prepared data, from TFDS's
     `dataset_info.json` (no TensorFlow): dict split -> int, or {} when the
     folder holds no prepared dataset."""
-    import json
+    from tat_keras.data.gaze_capture import layout
 
-    root = os.path.join(data_dir, "gaze_capture", f"size{image_size}")
-    if not os.path.isdir(root):
-        return {}
-    versions = sorted(v for v in os.listdir(root)
-                      if os.path.exists(os.path.join(root, v, "dataset_info.json")))
-    if not versions:
-        return {}
-    with open(os.path.join(root, versions[-1], "dataset_info.json")) as f:
-        info = json.load(f)
+    prepared = layout.prepared_dataset_info(data_dir, image_size)
+    info = prepared[1] if prepared else {}
     return {split["name"]: sum(int(n) for n in split.get("shardLengths", []))
             for split in info.get("splits", [])}
 

@@ -568,3 +568,20 @@ def write_recording(
         with open(os.path.join(recording_dir, name), "w") as f:
             json.dump(value, f, separators=(",", ":"))
     return num_frames
+
+
+def prepared_dataset_info(data_dir, image_size=64):
+    """`(version, info)`: the newest prepared `gaze_capture/size<image_size>`
+    version under `data_dir` and its TFDS `dataset_info.json` as a dict, or
+    None when nothing is prepared there (read without TensorFlow)."""
+    root = os.path.join(data_dir, "gaze_capture", f"size{image_size}")
+    if not os.path.isdir(root):
+        return None
+    versions = sorted(
+        (v for v in os.listdir(root)
+         if os.path.exists(os.path.join(root, v, "dataset_info.json"))),
+        key=lambda v: tuple(int(p) if p.isdigit() else 0 for p in v.split(".")))
+    if not versions:
+        return None
+    with open(os.path.join(root, versions[-1], "dataset_info.json")) as f:
+        return versions[-1], json.load(f)
