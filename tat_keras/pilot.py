@@ -43,9 +43,14 @@ MAX_GENERATION_GAIN = 0.03
 MIN_DOUBLING_GAIN = 0.01
 # Seeds planned for the decision rows that the resolvable effect is given for.
 PLANNED_SEEDS = 6
-# Pilot scales whose L = 7 candidate comes from the records of another scale
-# (any other scale has its own L alone).
-SHORTER_SCALES = {"pilot": "bench_small", "pilot_full": None}
+# The candidates of each pilot scale, shortest L first. A candidate that the
+# pilot study ran at has its own doubled standard run; the first, L = 7, is
+# `bench_small`'s records, doubled by the next candidate's standard run.
+CANDIDATES = {
+    "pilot": ("bench_small", "pilot"),
+    "pilot_l28": ("bench_small", "pilot", "pilot_l28"),
+    "pilot_full": ("pilot_full",),
+}
 
 
 def relative_gains(errors):
@@ -193,26 +198,23 @@ def _runs(results_dir, scale, run, seeds):
 
 def summarize_pilot(results_dir, seeds, scale="pilot"):
     """The pilot's findings at `scale` (a name of `reproduction.SCALES`)
-    from its records and, for L = 7, those of the shorter scale beside it
-    (`SHORTER_SCALES`), as a JSON-ready dict."""
+    from its records and those of its shorter candidates (`CANDIDATES`), as
+    a JSON-ready dict; TAT's teachers and TAT - SD are those of `scale`."""
     if scale not in reproduction.SCALES:
         raise ValueError(f"Unknown scale {scale!r}: the scales are "
                          f"{sorted(reproduction.SCALES)}.")
     pilot = lambda run: _runs(results_dir, scale, run, seeds)  # noqa: E731
+    chain = CANDIDATES.get(scale, (scale,))
     candidates = []
-    shorter = SHORTER_SCALES.get(scale)
-    if shorter is not None:
-        small = lambda run: _runs(results_dir, shorter, run, seeds)  # noqa: E731
+    for index, candidate in enumerate(chain):
+        runs = lambda run, at=candidate: _runs(results_dir, at, run, seeds)  # noqa: E731
+        doubled = (runs("standard-double") if candidate != "bench_small" else
+                   _runs(results_dir, chain[index + 1], "standard", seeds))
         candidates.append(
-            {"L": reproduction.SCALES[shorter]["epochs_per_generation"],
-             "epochs": reproduction.total_epochs(reproduction.SCALES[shorter]),
-             "sd": convergence([r for r in small("sd").values() if r]),
-             "standard": saturation(small("standard"), pilot("standard"))})
-    candidates.append(
-        {"L": reproduction.SCALES[scale]["epochs_per_generation"],
-         "epochs": reproduction.total_epochs(reproduction.SCALES[scale]),
-         "sd": convergence([r for r in pilot("sd").values() if r]),
-         "standard": saturation(pilot("standard"), pilot("standard-double"))})
+            {"L": reproduction.SCALES[candidate]["epochs_per_generation"],
+             "epochs": reproduction.total_epochs(reproduction.SCALES[candidate]),
+             "sd": convergence([r for r in runs("sd").values() if r]),
+             "standard": saturation(runs("standard"), doubled)})
     for candidate in candidates:
         candidate["holds"] = bool(candidate["sd"] and candidate["sd"]["converged"]
                                   and candidate["standard"]
@@ -226,6 +228,7 @@ def summarize_pilot(results_dir, seeds, scale="pilot"):
     return {
         "scale": scale,
         "width_multiplier": reproduction.SCALES[scale]["width_multiplier"],
+        "L": reproduction.SCALES[scale]["epochs_per_generation"],
         "candidates": candidates,
         "chosen_L": chosen["L"] if chosen else None,
         "teachers": teacher_use([r for r in tat.values() if r]),
@@ -277,14 +280,15 @@ def pilot_markdown(summary, commands):
                  "No candidate regime meets both rules yet.")
     teachers = summary["teachers"]
     if teachers:
-        lines += ["", "Teachers under the scale's threshold (TAT, L = 14): mean list "
+        lines += ["", f"Teachers under the scale's threshold (TAT, L = {summary['L']}): "
+                  "mean list "
                   "size drawn from in mini-generations 2-4 "
                   + ", ".join(f"{v:.2f}" for v in teachers["list_sizes"])
                   + f" (mean {teachers['mean_list_size']:.2f}); share of taught epochs "
                   f"from an earlier teacher {100 * teachers['earlier_share']:.0f}%."]
     difference = summary["tat_minus_sd"]
     if difference.seeds:
-        lines += ["", f"TAT − SD test error at L = 14, paired over seeds "
+        lines += ["", f"TAT − SD test error at L = {summary['L']}, paired over seeds "
                   f"{difference.seeds}: {reporting.format_interval(difference.interval)} "
                   f"cm; the 95% half-width this spread implies at {PLANNED_SEEDS} "
                   f"seeds: {summary['resolvable_half_width_cm']:.3f} cm."]

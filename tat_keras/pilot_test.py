@@ -117,3 +117,50 @@ def test_report_from_records(tmp_path):
         tmp_path / "pilot_full_report.md").read_text()
     with pytest.raises(ValueError, match="Unknown scale 'pilot_ful'"):
         pilot.summarize_pilot(str(tmp_path), [1, 2], scale="pilot_ful")
+
+
+def test_l28_report_chains_every_candidate(tmp_path):
+    """At `pilot_l28` the report shows L = 7, 14 and 28; L = 7's doubling is
+    the L = 14 scale's standard run, the others their own doubled runs."""
+    def write(scale, run, seed, val_errors, final, test=3.0):
+        directory = reproduction.record_dir(str(tmp_path), scale, run, seed)
+        os.makedirs(directory)
+        with open(os.path.join(directory, "metrics.json"), "w") as f:
+            json.dump({"val_error_cm": final, "test_error_cm": test}, f)
+        with open(os.path.join(directory, "generations.json"), "w") as f:
+            json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
+
+    finals = {"bench_small": (3.5, None), "pilot": (3.3, 3.1), "pilot_l28": (3.1, 3.09)}
+    for seed, shift in ((1, 0.0), (2, 0.05)):
+        for scale, (single, double) in finals.items():
+            # Gains of 7.5% then 3.2% at L = 7 and 14 (not converged), 2% at 28.
+            gains = {"bench_small": 0.075, "pilot": 0.032, "pilot_l28": 0.02}[scale]
+            write(scale, "sd", seed, [4.0 * (1 - gains) ** k for k in range(5)], 3.0)
+            write(scale, "standard", seed, [], single + shift)
+            if double is not None:
+                write(scale, "standard-double", seed, [], double + shift)
+        write("pilot_l28", "tat", seed, [4.0, 3.9, 3.8, 3.7, 3.6], 3.0, 2.9 + shift)
+    summary = pilot.write_pilot_report(str(tmp_path), [1, 2], ["python x"],
+                                       scale="pilot_l28")
+    by_l = {c["L"]: c for c in summary["candidates"]}
+    assert list(by_l) == [7, 14, 28]
+    # L = 7 doubles into the L = 14 scale's standard run: 3.3 against 3.5.
+    assert by_l[7]["standard"]["double_cm"] == pytest.approx(3.325)
+    assert by_l[7]["standard"]["relative"] == pytest.approx(-0.2 / 3.525)
+    assert by_l[14]["standard"]["double_cm"] == pytest.approx(3.125)
+    assert by_l[28]["standard"]["relative"] == pytest.approx(-0.01 / 3.125)
+    assert [by_l[l]["sd"]["converged"] for l in (7, 14, 28)] == [False, False, True]
+    assert summary["chosen_L"] == 28 and summary["L"] == 28
+    text = (tmp_path / "pilot_l28_report.md").read_text()
+    assert "Regime where both hold: L = 28." in text
+    assert "TAT − SD test error at L = 28" in text
+
+
+def test_doubled_row_doubles_every_scale():
+    for scale, epochs in (("pilot", 71), ("pilot_l28", 141)):
+        specs = reproduction.plan("pilot", scale, [1])
+        settings = {s.run: s.settings for s in specs}
+        assert reproduction.total_epochs(settings["standard"]) == epochs
+        assert reproduction.total_epochs(settings["standard-double"]) == 2 * epochs
+        assert settings["sd"]["epochs_per_generation"] == (
+            reproduction.SCALES[scale]["epochs_per_generation"])

@@ -86,8 +86,11 @@ SCALES["pilot"] = {**SCALES["bench_small"], "epochs_per_generation": 14}
 # The pilot at the paper's width, for a GPU (trained on exported arrays:
 # `recipes/export_arrays.py`; BUILD_NOTES.md, "Training on JAX").
 SCALES["pilot_full"] = {**SCALES["pilot"], "width_multiplier": 1.0}
+# The pilot's next candidate after L = 14 (docs/results/README.md, "The
+# pilot's next candidate"): mini-generations of 28 epochs (141 epochs).
+SCALES["pilot_l28"] = {**SCALES["pilot"], "epochs_per_generation": 28}
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
-                     "pilot": "data/bench/tfds",
+                     "pilot": "data/bench/tfds", "pilot_l28": "data/bench/tfds",
                      "paper": "data/gazecapture/tfds"}
 
 
@@ -102,6 +105,8 @@ class Row:
         max_seeds: int or None. Seeds this row needs at most (None: all).
         paper: dict or None. The paper's numbers for this row, shown in a
             column of their own.
+        doubled: bool. Twice the scale's epochs: twice its warm-up and its
+            mini-generations' length (the pilot's saturation rows).
     """
 
     name: str
@@ -109,6 +114,7 @@ class Row:
     overrides: dict
     max_seeds: int | None = None
     paper: dict | None = None
+    doubled: bool = False
 
 
 _STANDARD = {"scheme": "standard"}
@@ -240,11 +246,10 @@ PREMISE_DIFFERENCES = (
 # with its own report (the pilot: `tat_keras/pilot.py`).
 STUDIES = {
     "pilot": [
-        Row("sd, L=14", "sd", {"scheme": "sd"}),
-        Row("standard, 71 epochs", "standard", _STANDARD),
-        Row("standard, 142 epochs", "standard-double",
-            {**_STANDARD, "epochs_per_generation": 28, "warmup_epochs": 2}),
-        Row("tat, L=14", "tat", _TAT),
+        Row("sd", "sd", {"scheme": "sd"}),
+        Row("standard", "standard", _STANDARD),
+        Row("standard, twice the epochs", "standard-double", _STANDARD, doubled=True),
+        Row("tat", "tat", _TAT),
     ],
 }
 SUITE_NAMES = tuple(SUITES) + tuple(SWEEPS) + tuple(STUDIES) + ("all",)
@@ -297,6 +302,9 @@ def checked_settings(table, row, scale):
     ValueError: Row 'typo' of table5 sets ['dwo_centre_bins'], which TrainConfig does not have. Fix the row's overrides in tat_keras/reproduction.py; TrainConfig's fields are those of recipes/train_tat.py's flags.
     """
     settings = {**SCALES[scale], **row.overrides}
+    if row.doubled:
+        settings.update(warmup_epochs=2 * settings["warmup_epochs"],
+                        epochs_per_generation=2 * settings["epochs_per_generation"])
     unknown = sorted(set(settings) - set(_FIELDS))
     if unknown:
         raise ValueError(
