@@ -11,6 +11,12 @@ Usage (from the repository root):
   python recipes/make_synthetic.py --output_dir=data/synthetic_bench_raw \
       --preset=bench --num_workers=2
 
+A tenth of GazeCapture's size (about 250,000 frames, 150 subjects;
+`--jobs` is `--num_workers`):
+
+  python recipes/make_synthetic.py --output_dir=data/tenth/raw \
+      --preset=tenth --jobs=2
+
 A test set of stare sequences with sensor noise as the only nuisance (no box
 jitter, head motion, eye motion or shake; the same subjects, dots and frames
 as the default), to measure MSD with and without geometric jitter:
@@ -51,6 +57,7 @@ _SEED = flags.DEFINE_integer(
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", 1, "Worker processes; the output does not depend on it."
 )
+flags.DEFINE_alias("jobs", "num_workers")
 _NUISANCES = flags.DEFINE_enum(
     "nuisances",
     "all",
@@ -131,7 +138,9 @@ def main(argv):
     print(
         f"Done in {summary['seconds']:.1f} s: {summary['recordings']} "
         f"recordings, {summary['frames']} frames, "
-        f"{summary['valid_frames']} valid frames."
+        f"{summary['valid_frames']} valid frames; "
+        f"{summary['frames_per_cpu_second']} frames per CPU second "
+        f"({summary['cpu_seconds']:.0f} CPU s over {_NUM_WORKERS.value} workers)."
     )
     for split, counts in summary["splits"].items():
         print(

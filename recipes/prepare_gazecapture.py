@@ -7,13 +7,20 @@ parallel and writes the TFDS dataset `gaze_capture/size<image_size>`:
   python recipes/prepare_gazecapture.py --manual_dir=data/synthetic_quick \
       --data_dir=data/tfds --image_size=64 --num_workers=2
 
+Before it starts it checks that `--data_dir`'s disk has the space the
+prepared set needs (an estimate from the frame count); running out of space
+midway stops with the same message. An interrupted preparation (even
+`kill -9`) is finished by running the same command again.
+
 Skipped recordings and frames are counted by reason, printed at the end and
 written to `<data_dir>/gaze_capture/size<image_size>/<version>/skips.json`;
 the resolved flags go to `prepare_flags.json` beside it.
 """
 
+import errno
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -66,6 +73,11 @@ def _check_flags():
         )
 
 
+def _out_of_space(error):
+    return (getattr(error, "errno", None) == errno.ENOSPC
+            or "No space left on device" in str(error))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -76,16 +88,32 @@ def main(argv):
         num_workers=_NUM_WORKERS.value,
     )
     reused = builder.is_prepared() and not _OVERWRITE.value
+    num_frames = sum(
+        layout.count_recording_frames(os.path.join(_MANUAL_DIR.value, name))
+        for name in layout.list_recordings(_MANUAL_DIR.value))
+    image_size = int(_IMAGE_SIZE.value)
+    if not reused:
+        try:
+            layout.check_disk_space(_DATA_DIR.value, num_frames, image_size)
+        except OSError as error:
+            sys.exit(f"Not enough disk space. {error.strerror}")
     mode = (
         tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
         if _OVERWRITE.value
         else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
     )
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(
-            manual_dir=_MANUAL_DIR.value, download_mode=mode
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                manual_dir=_MANUAL_DIR.value, download_mode=mode
+            )
         )
-    )
+    except Exception as error:  # OSError, or TensorFlow's file errors.
+        if not _out_of_space(error):
+            raise
+        needed = layout.required_disk_bytes(num_frames, image_size)
+        sys.exit("The disk ran out of space while preparing. "
+                 + layout.disk_space_message(needed, _DATA_DIR.value))
 
     skips_path = os.path.join(builder.data_dir, gaze_capture.SKIPS_FILE_NAME)
     if reused and os.path.exists(skips_path):  # Else the builder printed it.

@@ -35,6 +35,12 @@ import tensorflow_datasets as tfds
 from tat_keras.data.gaze_capture import layout
 
 SKIPS_FILE_NAME = "skips.json"
+# Serialized examples TFDS's shuffler keeps in memory before it spills them
+# to bucket files on disk (TFDS's own limit is 1 GB). Lower, so that the peak
+# memory of preparation stops growing with the dataset early (docs/data.md,
+# "At GazeCapture's size"); the examples' order is the same either way (both
+# paths order by the hashed key).
+SHUFFLE_MEMORY_BYTES = 128 << 20
 
 # README.md and CITATIONS.bib beside this file override the description and
 # give the citation (TFDS reads them).
@@ -148,6 +154,16 @@ class GazeCapture(tfds.core.GeneratorBasedBuilder):
             ),
             homepage="https://gazecapture.csail.mit.edu/",
         )
+
+    def _download_and_prepare(self, *args, **kwargs):
+        from tensorflow_datasets.core import shuffle
+
+        limit = shuffle.MAX_MEM_BUFFER_SIZE
+        shuffle.MAX_MEM_BUFFER_SIZE = min(limit, SHUFFLE_MEMORY_BYTES)
+        try:
+            return super()._download_and_prepare(*args, **kwargs)
+        finally:
+            shuffle.MAX_MEM_BUFFER_SIZE = limit
 
     def _split_generators(self, dl_manager):
         manual_dir = epath.Path(dl_manager.manual_dir)

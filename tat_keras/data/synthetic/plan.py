@@ -115,6 +115,9 @@ def plan_recording(rng, config, split, subject, conditions):
     on = 1.0 if config.geometric_nuisances else 0.0
     num_stares = config.stare_dots_per_recording if split == "test" else 0
     dots = config.dots_per_recording
+    if config.dots_per_recording_spread:
+        spread = config.dots_per_recording_spread
+        dots = int(rng.integers(dots - spread, dots + spread + 1))
     if split == "train" and config.train_dots_per_recording is not None:
         dots = config.train_dots_per_recording
     num_dots = dots + num_stares

@@ -536,3 +536,34 @@ def test_training_subjects_can_look_at_fewer_dots(tmp_path):
 def test_train_dots_must_be_positive():
     with pytest.raises(ValueError, match="train_dots_per_recording must be None"):
         dataclasses.replace(_TINY, train_dots_per_recording=0)
+
+
+def test_recordings_differ_in_length_with_a_dot_spread():
+    """Each recording draws its dot count from dots +- spread; without a
+    spread the plans (and so every existing preset) are unchanged."""
+    from tat_keras.data.synthetic import writer
+
+    config = dataclasses.replace(_TINY, num_train_subjects=40, num_val_subjects=0,
+                                 num_test_subjects=0, dots_per_recording=6,
+                                 dots_per_recording_spread=3, frames_per_dot=2)
+    counts = [len(writer.draw_recording(config, i, "train")[3]) // 2
+              for i in range(config.num_recordings)]
+    assert min(counts) >= 3 and max(counts) <= 9
+    assert len(set(counts)) >= 5  # 7 values possible; 40 draws see most.
+    # The draw is the recording's: the same index gives the same length.
+    assert counts[4] == len(writer.draw_recording(config, 4, "train")[3]) // 2
+    flat = dataclasses.replace(config, dots_per_recording_spread=0)
+    assert {len(writer.draw_recording(flat, i, "train")[3])
+            for i in range(10)} == {12}
+    for spread in (-1, 6, 1.5):
+        with pytest.raises(ValueError, match="dots_per_recording_spread must be"):
+            dataclasses.replace(config, dots_per_recording_spread=spread)
+
+
+def test_tenth_preset_is_a_tenth_of_gazecapture():
+    tenth = synthetic.PRESETS["tenth"]
+    assert tenth.num_recordings >= 150
+    # Mean frames per recording against GazeCapture's 2,445,504 / 1,474.
+    mean = tenth.dots_per_recording * tenth.frames_per_dot
+    assert abs(mean - 2_445_504 / 1_474) / (2_445_504 / 1_474) < 0.01
+    assert tenth.num_recordings * mean >= 245_000

@@ -187,12 +187,14 @@ def count_frames(config):
 
 def _render_task(task):
     output_dir, index, split, config = task
-    return render_recording(
+    start = time.process_time()
+    result = render_recording(
         os.path.join(output_dir, f"{index:05d}"),
         recording_index=index,
         split=split,
         config=config,
     )
+    return {**result, "cpu_seconds": time.process_time() - start}
 
 
 
@@ -231,8 +233,9 @@ def render_dataset(
       overwrite: bool. replace the recordings of a non-empty `output_dir`.
 
     Returns:
-      dict: `recordings`, `frames`, `valid_frames`, `seconds` and per split
-      `splits[split]` with the same counts.
+      dict: `recordings`, `frames`, `valid_frames`, `seconds` (wall),
+      `cpu_seconds` (summed over the processes that rendered),
+      `frames_per_cpu_second` and per split `splits[split]` with the counts.
 
     Example:
 
@@ -279,11 +282,16 @@ def render_dataset(
         bar.close()
     results.sort(key=lambda r: r["recording"])
     seconds = time.perf_counter() - start
+    frames = sum(r["frames"] for r in results)
+    cpu_seconds = sum(r.pop("cpu_seconds") for r in results)
     summary = {
         "recordings": len(results),
-        "frames": sum(r["frames"] for r in results),
+        "frames": frames,
         "valid_frames": sum(r["valid_frames"] for r in results),
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "frames_per_cpu_second": round(frames / cpu_seconds, 1) if cpu_seconds else None,
+        "num_workers": num_workers,
         "splits": {},
     }
     for split in config_lib.SPLITS:
