@@ -37,15 +37,13 @@ depend on the machine and its load (recorded with each entry).
 
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
-import threading
-import time
 
 from absl import app
 from absl import flags
+
+from tat_keras import scale
 
 _RAW_DIR = flags.DEFINE_string("raw_dir", None, "Rendered (or real) recordings.")
 _WORK_DIR = flags.DEFINE_string(
@@ -66,170 +64,11 @@ _MAX_TRAIN_EXAMPLES = flags.DEFINE_integer(
 _WIDTH = flags.DEFINE_float("width_multiplier", 0.125, "Width of the trained network.")
 _SAMPLE_SECONDS = flags.DEFINE_float("sample_seconds", 0.5, "Memory sampling period.")
 
-MIB = 2.0 ** 20
 # Training settings of the measured epochs: the bench flagfile's network and
 # batch (one-eighth width, 64 bins, batch 32), standard training.
 TRAIN_FLAGS = ("--scheme=standard", "--x_bins=64", "--y_bins=64", "--batch_size=32",
                "--learning_rate=0.002", "--mini_generations=1", "--warmup_epochs=0",
                "--input_cache=file", "--seed=0")
-# The end of an epoch in Keras's progress bar (ANSI codes removed): steps,
-# bar, seconds, time per step, ... validation metrics.
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_EPOCH_END = re.compile(r"(\d+)/\1 \S+ (\d+)s [\d.]+\w+/step[^\r\n]*?val_error_cm")
-
-
-def epoch_seconds(log_text):
-    """Seconds of each finished epoch in a training log (Keras progress bar).
-
-    >>> epoch_seconds("\x1b[1m8/8\x1b[0m ━━ \x1b[1m17s\x1b[0m 491ms/step - loss: 1 - val_error_cm: 7")
-    [17]
-    """
-    return [int(m.group(2)) for m in _EPOCH_END.finditer(_ANSI.sub("", log_text))]
-
-
-class TreeMemory:
-    """Samples the memory of process trees in a thread: the peak over time of
-    the summed PSS (and RSS) of the roots and all their descendants."""
-
-    def __init__(self, pids, period):
-        import psutil
-
-        self._psutil = psutil
-        self._roots = [psutil.Process(pid) for pid in pids]
-        self._period = period
-        self.peak_pss = 0
-        self.peak_rss = 0
-        self.peak_processes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self):
-        processes = []
-        for root in self._roots:
-            try:
-                processes += [root, *root.children(recursive=True)]
-            except self._psutil.Error:
-                continue
-        pss = rss = 0
-        for process in processes:
-            try:
-                info = process.memory_full_info()
-            except self._psutil.Error:
-                continue
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
-        self.peak_pss = max(self.peak_pss, pss)
-        self.peak_rss = max(self.peak_rss, rss)
-        self.peak_processes = max(self.peak_processes, len(processes))
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self._period)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def as_dict(self):
-        return {"peak_pss_mib": round(self.peak_pss / MIB, 1),
-                "peak_rss_sum_mib": round(self.peak_rss / MIB, 1),
-                "peak_processes": self.peak_processes}
-
-
-def run_measured(commands, log_paths, env=None):
-    """Runs commands side by side as child processes, sampling their memory.
-
-    Returns:
-        (seconds, memory dict, list of return codes).
-    """
-    started = time.perf_counter()
-    logs = [open(path, "w") for path in log_paths]
-    processes = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **(env[i] if env else {})})
-                 for i, (command, log) in enumerate(zip(commands, logs))]
-    with TreeMemory([p.pid for p in processes], _SAMPLE_SECONDS.value) as memory:
-        codes = [p.wait() for p in processes]
-    for log in logs:
-        log.close()
-    return time.perf_counter() - started, memory.as_dict(), codes
-
-
-def folder_bytes(path):
-    """Bytes of the files under `path`, links followed to their targets."""
-    total = 0
-    for root, _, files in os.walk(path, followlinks=True):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                continue
-    return total
-
-
-def choose_recordings(raw_dir, size):
-    """The first recordings (folder order) holding at least `size` frames,
-    with at least one validation and one test recording; `size=None`: all.
-
-    Returns:
-        (list of recording names, frame count).
-    """
-    from tat_keras.data.gaze_capture import layout
-
-    names = layout.list_recordings(raw_dir)
-    frames = {n: layout.count_recording_frames(os.path.join(raw_dir, n)) for n in names}
-    if size is None:
-        return names, sum(frames.values())
-    splits = {}
-    for name in names:
-        try:
-            splits[name] = layout.read_split(os.path.join(raw_dir, name))
-        except layout.RecordingError:
-            splits[name] = None
-    chosen, total = [], 0
-    for name in names:
-        if total >= size:
-            break
-        chosen.append(name)
-        total += frames[name]
-    for split in ("validation", "test"):
-        if not any(splits[n] == split for n in chosen):
-            extra = next((n for n in names if splits[n] == split), None)
-            if extra is not None:
-                chosen.append(extra)
-                total += frames[extra]
-    return sorted(chosen), total
-
-
-def link_subset(raw_dir, names, target):
-    os.makedirs(target, exist_ok=True)
-    for name in names:
-        link = os.path.join(target, name)
-        if not os.path.lexists(link):
-            os.symlink(os.path.abspath(os.path.join(raw_dir, name)), link)
-    for name in os.listdir(target):
-        if name not in names:
-            os.remove(os.path.join(target, name))
-
-
-def _load(path):
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
-    return []
-
-
-def _store(path, entry, key):
-    entries = [e for e in _load(path) if {k: e.get(k) for k in key} !=
-               {k: entry[k] for k in key}]
-    entries.append(entry)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(entries, f, indent=1)
 
 
 def _machine():
@@ -241,7 +80,7 @@ def prepare_size(label, names, frames, workers):
 
     base = os.path.join(_WORK_DIR.value, f"size{label}")
     raw = os.path.join(base, "raw")
-    link_subset(_RAW_DIR.value, names, raw)
+    scale.link_subset(_RAW_DIR.value, names, raw)
     data_dir = os.path.join(base, f"tfds_w{workers}")
     done = layout.prepared_dataset_info(data_dir) is not None
     if done and not _REPREPARE.value:
@@ -253,7 +92,8 @@ def prepare_size(label, names, frames, workers):
     print(f"size {label}: preparing {len(names)} recordings, {frames:,} frames, "
           f"{workers} workers ...", flush=True)
     machine = _machine()
-    seconds, memory, (code,) = run_measured([command], [data_dir + ".log"])
+    seconds, memory, (code,) = scale.run_measured([command], [data_dir + ".log"],
+                                                 period=_SAMPLE_SECONDS.value)
     if code:
         raise RuntimeError(f"Preparation failed ({code}); see {data_dir}.log")
     version, info = layout.prepared_dataset_info(data_dir)
@@ -266,14 +106,14 @@ def prepare_size(label, names, frames, workers):
         "size": label, "workers": workers, "recordings": len(names), "frames": frames,
         "examples": examples, "seconds": round(seconds, 1),
         "frames_per_second": round(frames / seconds, 1), **memory,
-        "raw_bytes": folder_bytes(raw), "prepared_bytes": folder_bytes(data_dir),
+        "raw_bytes": scale.folder_bytes(raw), "prepared_bytes": scale.folder_bytes(data_dir),
         "skips": skips, "machine_before": machine, "machine_after": _machine(),
         "command": " ".join(command),
     }
-    _store(os.path.join(_RESULTS_DIR.value, "prepare.json"), entry, ("size", "workers"))
+    scale.store_entry(os.path.join(_RESULTS_DIR.value, "prepare.json"), entry, ("size", "workers"))
     print(f"size {label}: {seconds:.0f} s, {entry['frames_per_second']} frames/s, "
           f"peak {memory['peak_pss_mib']:.0f} MiB (PSS), prepared "
-          f"{entry['prepared_bytes'] / MIB:.0f} MiB", flush=True)
+          f"{entry['prepared_bytes'] / scale.MIB:.0f} MiB", flush=True)
     return data_dir
 
 
@@ -319,23 +159,25 @@ def train_size(label, data_dir, strategy):
     print(f"size {label}: training {_TRAIN_EPOCHS.value} epochs on {train_examples:,} "
           f"frames ({strategy}) ...", flush=True)
     machine = _machine()
-    seconds, memory, codes = run_measured(commands, logs, env)
+    seconds, memory, codes = scale.run_measured(commands, logs, env,
+                                                period=_SAMPLE_SECONDS.value)
     if any(codes):
         raise RuntimeError(f"Training failed ({codes}); see {logs}")
     with open(logs[0]) as f:
-        seconds_per_epoch = epoch_seconds(f.read())
+        seconds_per_epoch = scale.epoch_seconds(f.read())
     with open(os.path.join(base, "run", "metrics.json")) as f:
         metrics = json.load(f)
     entry = {
         "size": label, "strategy": strategy, "train_examples": train_examples,
         "validation_examples": sizes.get("validation", 0),
         "epochs": _TRAIN_EPOCHS.value, "width_multiplier": _WIDTH.value,
+        "max_train_examples": _MAX_TRAIN_EXAMPLES.value,
         "seconds": round(seconds, 1), "train_seconds": metrics["train_seconds"],
         "epoch_seconds": seconds_per_epoch,
         "samples_per_second_per_epoch": [round(train_examples / s, 1)
                                          for s in seconds_per_epoch if s],
         **memory,
-        "cache_bytes": sum(folder_bytes(os.path.join(base, n)) for n in os.listdir(base)
+        "cache_bytes": sum(scale.folder_bytes(os.path.join(base, n)) for n in os.listdir(base)
                            if n.startswith("cache")),
         "test_error_cm": metrics.get("test_error_cm"),
         "machine_before": machine, "machine_after": _machine(),
@@ -344,7 +186,7 @@ def train_size(label, data_dir, strategy):
         + ([f"--max_train_examples={_MAX_TRAIN_EXAMPLES.value}"]
            if _MAX_TRAIN_EXAMPLES.value else []),
     }
-    _store(os.path.join(_RESULTS_DIR.value, "train.json"), entry,
+    scale.store_entry(os.path.join(_RESULTS_DIR.value, "train.json"), entry,
            ("size", "strategy", "train_examples", "epochs"))
     print(f"size {label}: epochs {seconds_per_epoch} s, peak {memory['peak_pss_mib']:.0f} "
           "MiB (PSS)", flush=True)
@@ -365,7 +207,7 @@ def main(argv):
     workers = [int(w) for w in _PREPARE_WORKERS.value]
     for size in _SIZES.value:
         label = "all" if size == "all" else str(int(size))
-        names, frames = choose_recordings(_RAW_DIR.value,
+        names, frames = scale.choose_recordings(_RAW_DIR.value,
                                           None if size == "all" else int(size))
         data_dir = None
         for count in workers:
