@@ -60,7 +60,11 @@ def epoch_seconds(log_text):
 
 class TreeMemory:
     """Samples the memory of process trees in a thread: the peak over time of
-    the summed PSS (and RSS) of the roots and all their descendants."""
+    the summed PSS (and RSS) of the roots and all their descendants, and the
+    PSS over time (`timeline`, at most `TIMELINE_POINTS` windows, each its
+    largest sample)."""
+
+    TIMELINE_POINTS = 120
 
     def __init__(self, pids, period):
         import psutil
@@ -71,6 +75,8 @@ class TreeMemory:
         self.peak_pss = 0
         self.peak_rss = 0
         self.peak_processes = 0
+        self.samples = []  # (seconds since the start, PSS bytes)
+        self._started = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -89,6 +95,7 @@ class TreeMemory:
                 continue
             rss += info.rss
             pss += getattr(info, "pss", info.rss)
+        self.samples.append((time.perf_counter() - self._started, pss))
         self.peak_pss = max(self.peak_pss, pss)
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_processes = max(self.peak_processes, len(processes))
@@ -106,10 +113,24 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
+    def timeline(self):
+        """`[[seconds, MiB], ...]`: the largest PSS sample of each of at most
+        `TIMELINE_POINTS` equal windows, at the window's end."""
+        if not self.samples:
+            return []
+        window = max(self.samples[-1][0] / self.TIMELINE_POINTS, 1e-9)
+        peaks = {}
+        for seconds, pss in self.samples:
+            index = min(int(seconds / window), self.TIMELINE_POINTS - 1)
+            peaks[index] = max(peaks.get(index, 0), pss)
+        return [[round((i + 1) * window, 1), round(v / MIB, 1)]
+                for i, v in sorted(peaks.items())]
+
     def as_dict(self):
         return {"peak_pss_mib": round(self.peak_pss / MIB, 1),
                 "peak_rss_sum_mib": round(self.peak_rss / MIB, 1),
-                "peak_processes": self.peak_processes}
+                "peak_processes": self.peak_processes,
+                "pss_timeline_mib": self.timeline()}
 
 
 def run_measured(commands, log_paths, env=None, period=0.5):
@@ -241,7 +262,10 @@ def amdahl(rate_1, rate_2, workers):
 
 
 def _hours(seconds):
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    """`seconds` for a table: "45 s", "12 min" or "1.3 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def _read_json(path):
@@ -256,10 +280,12 @@ def plan(results_dir, gpu_paths, gpu_tflops, utilisation, flops):
     cpu_steps = _read_json(os.path.join(results_dir, "cpu_steps.json"))
     by = {(e["size"], e["workers"]): e for e in prepare}
     largest = max((e for e in prepare if e["workers"] == 2), key=lambda e: e["frames"])
-    pair = [size for size, w in by if w == 1 and (size, 2) in by]
-    if not pair:
+    pairs = [size for size, w in by if w == 1 and (size, 2) in by]
+    if not pairs:
         raise ValueError("prepare.json needs one size measured with 1 and 2 workers.")
-    rate_1, rate_2 = by[pair[0], 1]["frames_per_second"], by[pair[0], 2]["frames_per_second"]
+    # The largest such size: its fixed start-up weighs least.
+    pair = max(pairs, key=lambda size: by[size, 1]["frames"])
+    rate_1, rate_2 = by[pair, 1]["frames_per_second"], by[pair, 2]["frames_per_second"]
     rows = []
     # Preparation time.
     measured_rate = largest["frames_per_second"]
@@ -275,7 +301,7 @@ def plan(results_dir, gpu_paths, gpu_tflops, utilisation, flops):
                      "twin, 2 workers)"),
         "estimated": "; ".join(estimates) + (
             f". Amdahl's law from {rate_1:.0f} and {rate_2:.0f} frames/s at 1 and 2 "
-            f"workers ({pair[0]} frames): serial share {serial:.2f}")})
+            f"workers ({by[pair, 1]['frames']:,} frames): serial share {serial:.2f}")})
     # Disk.
     raw_per_frame = largest["raw_bytes"] / largest["frames"]
     prepared_per_frame = largest["prepared_bytes"] / largest["frames"]
@@ -331,10 +357,17 @@ def plan(results_dir, gpu_paths, gpu_tflops, utilisation, flops):
                             f"ratio {ratio:.2f} measured at 1/8)")
         if width in gpu_rates:
             measured.append(f"H200 train step: {gpu_rates[width]:,.0f} samples/s, "
-                            f"{_hours(train_frames / gpu_rates[width])} per epoch of steps")
+                            f"{_hours(train_frames / gpu_rates[width])} per epoch of "
+                            "steps (input and evaluation not counted)")
         train_flops = TRAIN_FLOPS_PER_FORWARD * flops[str(width)]
         rate = gpu_tflops * 1e12 * utilisation / train_flops
         epoch_cost[width] = train_frames / (gpu_rates.get(width) or rate)
+        reached = ""
+        if width in gpu_rates:
+            share = gpu_rates[width] * train_flops / (gpu_tflops * 1e12)
+            reached = (f"; the H200's measured step reached {share:.1%}"
+                       + (", so per-step overhead, not arithmetic, sets its pace"
+                          if share < utilisation / 2 else ""))
         rows.append({
             "quantity": f"training epoch at width {width:g} ({train_frames:,} frames)",
             "measured": "; ".join(measured) or "–",
@@ -342,7 +375,7 @@ def plan(results_dir, gpu_paths, gpu_tflops, utilisation, flops):
                           f"({flops[str(width)] / 1e6:,.0f} MFLOP forward, x "
                           f"{TRAIN_FLOPS_PER_FORWARD} for a train step, at "
                           f"{utilisation:.0%} of {gpu_tflops:g} TFLOP/s: "
-                          f"{rate:,.0f} samples/s)")})
+                          f"{rate:,.0f} samples/s{reached})")})
     tat_rate = gpu_tat_dwo.get(1.0)
     for name, count in SCHEDULES.items():
         cost = (f"{_hours(count * train_frames / tat_rate)} with TAT + DwO "

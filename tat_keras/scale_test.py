@@ -11,6 +11,8 @@ from tat_keras import scale
 
 
 def _hours(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
@@ -45,14 +47,21 @@ def test_tree_memory_adds_up_children_and_grandchildren(tmp_path):
             "time.sleep({1})")
     child = ("import subprocess, sys; "
              f"p = subprocess.Popen([sys.executable, '-c', {hold.format(100, 2.5)!r}]); "
-             + hold.format(150, 3.0).replace("time.sleep(3.0)", "time.sleep(3.0); p.wait()"))
+             + hold.format(150, 4.0).replace("time.sleep(4.0)", "time.sleep(4.0); p.wait()"))
     seconds, memory, codes = scale.run_measured(
         [[sys.executable, "-c", child]], [str(tmp_path / "child.log")], period=0.1)
     assert codes == [0]
-    assert seconds >= 3.0
+    assert seconds >= 4.0
     assert memory["peak_processes"] == 2
     assert 250 <= memory["peak_pss_mib"] < 250 + 2 * 60  # Two interpreters' own.
     assert memory["peak_rss_sum_mib"] >= memory["peak_pss_mib"]
+    timeline = memory["pss_timeline_mib"]
+    assert 0 < len(timeline) <= scale.TreeMemory.TIMELINE_POINTS
+    assert max(mib for _, mib in timeline) == memory["peak_pss_mib"]
+    assert [t for t, _ in timeline] == sorted(t for t, _ in timeline)
+    # The grandchild exits a second or more before its parent: the last window
+    # holds one interpreter and its 150 MiB, not both.
+    assert timeline[-1][1] < memory["peak_pss_mib"] - 50
 
 
 def test_choose_recordings_takes_folder_order_and_every_split(tmp_path):
@@ -98,6 +107,10 @@ def _write_records(results, gpu):
          "raw_bytes": 13000 * 30_000, "prepared_bytes": 13000 * 16_000},
         {"size": "13000", "workers": 2, "frames": 13000, "frames_per_second": 180.0,
          "raw_bytes": 13000 * 30_000, "prepared_bytes": 13000 * 16_000},
+        {"size": "60000", "workers": 1, "frames": 60_000, "frames_per_second": 120.0,
+         "raw_bytes": 60_000 * 30_000, "prepared_bytes": 60_000 * 16_000},
+        {"size": "60000", "workers": 2, "frames": 60_000, "frames_per_second": 220.0,
+         "raw_bytes": 60_000 * 30_000, "prepared_bytes": 60_000 * 16_000},
         {"size": "all", "workers": 2, "frames": 250_000, "frames_per_second": 170.0,
          "raw_bytes": 250_000 * 32_000, "prepared_bytes": 250_000 * 15_000},
     ]
@@ -135,12 +148,14 @@ def test_plan_rows_recompute_from_the_records(tmp_path):
     frames = scale.GAZECAPTURE_FRAMES
     train = scale.GAZECAPTURE_SPLITS["train"]
     # Preparation: measured at 170 frames/s on the whole twin; 8 and 32 cores
-    # by Amdahl's law with s = 2 * 100 / 180 - 1.
+    # by Amdahl's law from the largest size measured at 1 and 2 workers:
+    # s = 2 * 120 / 220 - 1.
     prep = text["preparation of GazeCapture"]
     assert prep["measured"].startswith(f"2 cores: {_hours(frames / 170.0)}")
-    serial = 2 * 100 / 180 - 1
+    serial = 2 * 120 / 220 - 1
+    assert inputs["serial"] == pytest.approx(serial)
     for cores in (8, 32):
-        rate = 170.0 / 180.0 * 100.0 / (serial + (1 - serial) / cores)
+        rate = 170.0 / 220.0 * 120.0 / (serial + (1 - serial) / cores)
         assert f"{cores} cores: {_hours(frames / rate)}" in prep["estimated"]
     # Disk, scaled by GazeCapture's counts.
     disk = text["disk: raw frames / prepared dataset / training's file cache"]
@@ -173,6 +188,7 @@ def test_plan_needs_a_size_measured_with_one_and_two_workers(tmp_path):
     path = os.path.join(results, "prepare.json")
     with open(path) as f:
         entries = [e for e in json.load(f) if e["workers"] == 2]
+    assert len(entries) == 3
     with open(path, "w") as f:
         json.dump(entries, f)
     with pytest.raises(ValueError, match="one size measured with 1 and 2 workers"):

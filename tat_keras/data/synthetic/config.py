@@ -227,9 +227,9 @@ PRESETS = {
         stare_dots_per_recording=4,
         stare_frames_per_dot=40,
     ),
-    # A tenth of GazeCapture, for measuring what its size costs
-    # (docs/data.md, "At GazeCapture's size"): 150 subjects split as GazeCapture's 1,271 / 50 / 150,
-    # and recordings of 1,656 frames on average (GazeCapture: 2,445,504 frames
+    # A tenth of GazeCapture, for measuring what its size costs (docs/data.md,
+    # "At GazeCapture's size"): 150 subjects split as GazeCapture's
+    # 1,271 / 50 / 150, and recordings of 1,656 frames on average (GazeCapture: 2,445,504 frames
     # over 1,474 recordings, 1,659 each), 40 to 98 dots of 24 frames. How
     # GazeCapture's lengths spread is not published; the uniform spread is
     # this preset's choice. Devices and orientations follow the roster, as
