@@ -96,9 +96,10 @@ def prepare_size(label, names, frames, workers):
                                                  period=_SAMPLE_SECONDS.value)
     if code:
         raise RuntimeError(f"Preparation failed ({code}); see {data_dir}.log")
-    version, info = layout.prepared_dataset_info(data_dir)
-    examples = {s["name"]: sum(int(n) for n in s.get("shardLengths", []))
-                for s in info.get("splits", [])}
+    from tat_keras.training import builders
+
+    version, _ = layout.prepared_dataset_info(data_dir)
+    examples = builders.split_sizes(data_dir)
     skips_path = os.path.join(data_dir, "gaze_capture", "size64", version, "skips.json")
     with open(skips_path) as f:
         skips = json.load(f)
@@ -139,11 +140,12 @@ def train_size(label, data_dir, strategy):
     base = os.path.join(_WORK_DIR.value, f"size{label}", f"train_{strategy}")
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base)
-    common = [sys.executable, "recipes/train_tat.py", *TRAIN_FLAGS,
-              f"--data_dir={data_dir}", f"--width_multiplier={_WIDTH.value:g}",
-              f"--epochs_per_generation={_TRAIN_EPOCHS.value}", "--overwrite"]
+    train_flags = [*TRAIN_FLAGS, f"--width_multiplier={_WIDTH.value:g}",
+                   f"--epochs_per_generation={_TRAIN_EPOCHS.value}"]
     if _MAX_TRAIN_EXAMPLES.value:
-        common.append(f"--max_train_examples={_MAX_TRAIN_EXAMPLES.value}")
+        train_flags.append(f"--max_train_examples={_MAX_TRAIN_EXAMPLES.value}")
+    common = [sys.executable, "recipes/train_tat.py", *train_flags,
+              f"--data_dir={data_dir}", "--overwrite"]
     if strategy == "default":
         commands = [common + [f"--model_dir={base}/run", f"--cache_dir={base}/cache"]]
         env = None
@@ -181,13 +183,10 @@ def train_size(label, data_dir, strategy):
                            if n.startswith("cache")),
         "test_error_cm": metrics.get("test_error_cm"),
         "machine_before": machine, "machine_after": _machine(),
-        "flags": [*TRAIN_FLAGS, f"--width_multiplier={_WIDTH.value:g}",
-                  f"--epochs_per_generation={_TRAIN_EPOCHS.value}"]
-        + ([f"--max_train_examples={_MAX_TRAIN_EXAMPLES.value}"]
-           if _MAX_TRAIN_EXAMPLES.value else []),
+        "flags": train_flags,
     }
     scale.store_entry(os.path.join(_RESULTS_DIR.value, "train.json"), entry,
-           ("size", "strategy", "train_examples", "epochs"))
+                      ("size", "strategy", "train_examples", "epochs"))
     print(f"size {label}: epochs {seconds_per_epoch} s, peak {memory['peak_pss_mib']:.0f} "
           "MiB (PSS)", flush=True)
 
@@ -208,7 +207,7 @@ def main(argv):
     for size in _SIZES.value:
         label = "all" if size == "all" else str(int(size))
         names, frames = scale.choose_recordings(_RAW_DIR.value,
-                                          None if size == "all" else int(size))
+                                                None if size == "all" else int(size))
         data_dir = None
         for count in workers:
             data_dir = prepare_size(label, names, frames, count)

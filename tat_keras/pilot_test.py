@@ -86,14 +86,20 @@ def test_pilot_plan_is_outside_all_and_doubles_the_epochs():
     assert not any(s.table == "pilot" for s in reproduction.plan("all", "bench", [1]))
 
 
+def _write_record(root, scale, run, seed, val_errors, final, test):
+    """The small records of one finished run: final validation and test
+    errors, and the validation error after each mini-generation."""
+    directory = reproduction.record_dir(root, scale, run, seed)
+    os.makedirs(directory)
+    with open(os.path.join(directory, "metrics.json"), "w") as f:
+        json.dump({"val_error_cm": final, "test_error_cm": test}, f)
+    with open(os.path.join(directory, "generations.json"), "w") as f:
+        json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
+
+
 def test_report_from_records(tmp_path):
     def write(scale, run, seed, val_errors, final, test):
-        directory = reproduction.record_dir(str(tmp_path), scale, run, seed)
-        os.makedirs(directory)
-        with open(os.path.join(directory, "metrics.json"), "w") as f:
-            json.dump({"val_error_cm": final, "test_error_cm": test}, f)
-        with open(os.path.join(directory, "generations.json"), "w") as f:
-            json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
+        _write_record(str(tmp_path), scale, run, seed, val_errors, final, test)
 
     for seed, shift in ((1, 0.0), (2, 0.1)):
         write("pilot", "sd", seed, [4.0 + shift, 3.7, 3.6, 3.55, 3.5], 3.5, 3.0 + shift)
@@ -123,12 +129,7 @@ def test_l28_report_chains_every_candidate(tmp_path):
     """At `pilot_l28` the report shows L = 7, 14 and 28; L = 7's doubling is
     the L = 14 scale's standard run, the others their own doubled runs."""
     def write(scale, run, seed, val_errors, final, test=3.0):
-        directory = reproduction.record_dir(str(tmp_path), scale, run, seed)
-        os.makedirs(directory)
-        with open(os.path.join(directory, "metrics.json"), "w") as f:
-            json.dump({"val_error_cm": final, "test_error_cm": test}, f)
-        with open(os.path.join(directory, "generations.json"), "w") as f:
-            json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
+        _write_record(str(tmp_path), scale, run, seed, val_errors, final, test)
 
     finals = {"bench_small": (3.5, None), "pilot": (3.3, 3.1), "pilot_l28": (3.1, 3.09)}
     for seed, shift in ((1, 0.0), (2, 0.05)):

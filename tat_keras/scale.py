@@ -250,14 +250,23 @@ def forward_flops(width, image_size=64, bins=133):
                                              options=options).total_float_ops)
 
 
+def serial_share(rate_1, rate_2):
+    """Amdahl's serial share from the rates at 1 and 2 workers:
+    `s = 2 / speedup_2 - 1`, clipped to [0, 1].
+
+    >>> round(serial_share(100.0, 180.0), 4)
+    0.1111
+    """
+    return min(1.0, max(0.0, 2.0 * rate_1 / rate_2 - 1.0))
+
+
 def amdahl(rate_1, rate_2, workers):
-    """Rate at `workers` from the rates at 1 and 2 workers, by Amdahl's law:
-    the serial share `s = 2 / speedup_2 - 1` (clipped to [0, 1]).
+    """Rate at `workers` from the rates at 1 and 2 workers, by Amdahl's law.
 
     >>> round(amdahl(100.0, 180.0, 8), 1)
     450.0
     """
-    serial = min(1.0, max(0.0, 2.0 * rate_1 / rate_2 - 1.0))
+    serial = serial_share(rate_1, rate_2)
     return rate_1 / (serial + (1.0 - serial) / workers)
 
 
@@ -293,7 +302,7 @@ def plan(results_dir, gpu_paths, gpu_tflops, utilisation, flops):
     for cores in CORES[1:]:
         rate = measured_rate * amdahl(rate_1, rate_2, cores) / rate_2
         estimates.append(f"{cores} cores: {_hours(GAZECAPTURE_FRAMES / rate)}")
-    serial = min(1.0, max(0.0, 2.0 * rate_1 / rate_2 - 1.0))
+    serial = serial_share(rate_1, rate_2)
     rows.append({
         "quantity": f"preparation of GazeCapture ({GAZECAPTURE_FRAMES:,} frames)",
         "measured": (f"2 cores: {_hours(GAZECAPTURE_FRAMES / measured_rate)} "
