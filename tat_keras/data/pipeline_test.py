@@ -279,6 +279,8 @@ def test_memory_batches_depend_on_seed_and_epoch_only(data_dir):
     for a, b in zip(full_faces, resumed_faces):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(_epochs(make(0, seed=3), 3, 1)[0], full[0])
+    # Fixed parallelism, no autotuning thread to wait for when fit ends.
+    assert make(0).options().autotune.enabled is False
 
 
 def test_memory_evaluation_batches_are_the_stored_order(data_dir):

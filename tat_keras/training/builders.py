@@ -353,13 +353,78 @@ def check_memory_cache(config, validation=True, available=None):
         "(--max_train_examples).")
 
 
+class _DecodedSplits:
+    """The splits decoded for `input_cache="memory"`, kept for the next run
+    in the same process (a suite of runs on one dataset decodes it once).
+
+    Entries are keyed by the prepared dataset (its folder, crop size and the
+    version and modification time of its `dataset_info.json`, so a dataset
+    prepared again is decoded again), the split and `max_examples`; asking
+    for another dataset forgets the held one. The arrays are read-only.
+    """
+
+    def __init__(self):
+        self.dataset = None
+        self.splits = {}
+
+    @staticmethod
+    def _dataset(data_dir, image_size):
+        from tat_keras.data.gaze_capture import layout
+
+        prepared = layout.prepared_dataset_info(data_dir, image_size)
+        if prepared is None:
+            return None
+        path = os.path.join(data_dir, "gaze_capture", f"size{image_size}",
+                            prepared[0], "dataset_info.json")
+        return (os.path.realpath(data_dir), image_size, prepared[0],
+                os.stat(path).st_mtime_ns)
+
+    def holds(self, data_dir, image_size, split, max_examples):
+        dataset = self._dataset(data_dir, image_size)
+        return dataset is not None and dataset == self.dataset and (
+            (split, max_examples) in self.splits)
+
+    def get(self, data_dir, image_size, split, max_examples):
+        from tat_keras.data import pipeline
+
+        dataset = self._dataset(data_dir, image_size)
+        if dataset != self.dataset:
+            self.clear()
+            self.dataset = dataset
+        key = (split, max_examples)
+        if key not in self.splits:
+            decoded = pipeline.decode_split(data_dir, split, image_size=image_size,
+                                            max_examples=max_examples)
+            for array in (*decoded.images.values(), decoded.gaze_cm,
+                          *decoded.metadata.values()):
+                array.flags.writeable = False
+            if dataset is not None:  # Nothing prepared: nothing kept.
+                self.splits[key] = decoded
+            return decoded
+        return self.splits[key]
+
+    def clear(self):
+        self.dataset = None
+        self.splits = {}
+
+
+_DECODED = _DecodedSplits()
+
+
+def clear_decoded():
+    """Frees the splits that `build_inputs` keeps decoded in memory for the
+    next run in this process (`input_cache="memory"`)."""
+    _DECODED.clear()
+
+
 def build_inputs(config, *, first_epoch=0, validation=True):
     """The run's training batches from `first_epoch` on, and its validation.
 
     `input_cache="memory"`: train, validation and test decoded once; the
     training batches of epoch `e` depend only on `(seed, e)` (so a resumed
-    run sees what an uninterrupted one saw). `file`: decoded once into
-    `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
+    run sees what an uninterrupted one saw); the decoded splits are kept
+    for the next run in the process (`clear_decoded` frees them). `file`:
+    decoded once into `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
     `memory` (one dataset spans every epoch), None otherwise. A `data_dir`
     of exported arrays is read with NumPy (`arrays.EpochBatches`: epoch `e`
     a function of `(seed, e)` too), whatever `input_cache` says.
@@ -373,14 +438,14 @@ def build_inputs(config, *, first_epoch=0, validation=True):
     from tat_keras.data import pipeline
 
     if config.input_cache == "memory":
-        check_memory_cache(config, validation)
-        decoded = {"train": pipeline.decode_split(
-            config.data_dir, "train", image_size=config.image_size,
-            max_examples=config.max_train_examples)}
+        wanted = {"train": config.max_train_examples}
         if validation:
-            for split in ("validation", "test"):
-                decoded[split] = pipeline.decode_split(config.data_dir, split,
-                                                       image_size=config.image_size)
+            wanted.update(validation=None, test=None)
+        if not all(_DECODED.holds(config.data_dir, config.image_size, split, count)
+                   for split, count in wanted.items()):
+            check_memory_cache(config, validation)
+        decoded = {split: _DECODED.get(config.data_dir, config.image_size, split, count)
+                   for split, count in wanted.items()}
         train = pipeline.dataset_from_arrays(
             decoded["train"], batch_size=config.batch_size, shuffle=True,
             augment=config.augment, seed=config.seed, first_epoch=first_epoch,

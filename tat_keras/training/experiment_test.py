@@ -285,3 +285,53 @@ def test_deterministic_runs_repeat_to_the_last_digit(data_dir, tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["same_weights"] and report["same_metrics"] and report["same_history"]
     assert np.isfinite(report["loss"])
+
+
+def test_split_error_matches_the_eager_forward_pass(finished, data_dir):
+    import keras
+
+    from tat_keras import metrics
+    from tat_keras.data import pipeline
+
+    model_dir, _ = finished
+    model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+    test = pipeline.decode_split(data_dir, "test")
+    inputs = {k: v.astype(np.float32) for k, v in test.images.items()}
+    eager = model(inputs, training=False)
+    compiled = model.predict_on_batch(inputs)
+    for key in ("x", "y"):
+        np.testing.assert_allclose(compiled[key], np.asarray(eager[key]), atol=1e-5)
+    gaze = np.asarray(model.decode({k: np.asarray(v) for k, v in eager.items()}))
+    expected = float(np.mean(np.linalg.norm(gaze - test.gaze_cm, axis=1)))
+    assert experiment.split_error(model, data_dir, "test") == pytest.approx(expected,
+                                                                             abs=1e-6)
+
+
+def test_a_later_run_reuses_the_decoded_splits_until_the_data_changes(
+        data_dir, monkeypatch):
+    from tat_keras.data import pipeline
+
+    config = _config(data_dir).resolved()
+    first = builders.build_inputs(config).decoded
+    calls = []
+    decode = pipeline.decode_split
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "decode_split", counting)
+    again = builders.build_inputs(config).decoded
+    assert all(again[split] is first[split] for split in first)
+    assert not first["train"].images["face"].flags.writeable
+    builders.build_inputs(dataclasses.replace(config, max_train_examples=5))
+    assert calls == ["train"]
+    info = os.path.join(data_dir, "gaze_capture", "size64")
+    version = sorted(os.listdir(info))[-1]
+    path = os.path.join(info, version, "dataset_info.json")
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    builders.build_inputs(config)
+    assert sorted(calls[1:]) == ["test", "train", "validation"]
+    builders.clear_decoded()
+    assert builders._DECODED.splits == {}
