@@ -353,7 +353,8 @@ def measure_runs(data_dir, schemes, trees, scale, generations, epochs_per_genera
                 raise RuntimeError(f"The run from {tree} failed:\n{child.stderr[-3000:]}")
             row = json.loads(child.stdout.strip().splitlines()[-1])
             samples = row["epochs"] * len(train_labels)
-            row.update(scheme=scheme, tree=tree, step_samples_per_s=round(ceiling, 1),
+            row.update(scheme=scheme, tree=tree, train_examples=len(train_labels),
+                       step_samples_per_s=round(ceiling, 1),
                        epochs_samples_per_s=round(samples / row["epochs_seconds"], 1),
                        run_samples_per_s=round(samples / row["train_call_seconds"], 1))
             row["epochs_ratio"] = round(row["epochs_samples_per_s"] / ceiling, 3)
@@ -417,6 +418,11 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"--run_schemes must be among {RUN_SCHEMES}. "
                              f"Received: {sorted(unknown)}")
+    from tat_keras import reproduction
+
+    if FLAGS.run_scale not in reproduction.SCALES:
+        raise app.UsageError(f"--run_scale must be one of {sorted(reproduction.SCALES)}. "
+                             f"Received: {FLAGS.run_scale!r}")
     missing = [tree for tree in FLAGS.run_trees
                if not os.path.isdir(os.path.join(tree, "tat_keras"))]
     if missing:
