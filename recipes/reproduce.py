@@ -389,7 +389,7 @@ def main(argv):
     data_dir = _data_dir(FLAGS.data_dir, FLAGS.scale)
     command = reproducing_command(sys.argv[1:])
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds)
+    specs = reproduction.plan(FLAGS.suite, FLAGS.scale, seeds, FLAGS.output_dir)
     runs = reproduction.unique_runs(specs)
     fingerprint = reproduction.data_fingerprint(
         data_dir, reproduction.SCALES[FLAGS.scale].get("image_size", 64))

@@ -88,7 +88,7 @@ def _as_protocol_records(records, tat_row):
 def decide(results_dir, scale, seeds):
     """The premise suite's decisions from its records, as a dict."""
     tat_row, judged = choose_tat_row(results_dir, scale, seeds)
-    specs = reproduction.plan("premise", scale, seeds)
+    specs = reproduction.plan("premise", scale, seeds, results_dir)
     records = reproduction.collect(specs, results_dir, scale)
     if tat_row is None:
         tat = (None, "TAT: undecided, its teacher threshold is not chosen yet (the "

@@ -71,6 +71,23 @@ def test_the_first_threshold_whose_teachers_run_is_tat(tmp_path):
     text = (tmp_path / "pilot_premise_decisions.md").read_text()
     assert "TAT is the row `tat, teacher threshold 1.10`." in text
 
+    # The chosen row then takes every seed of the suite; the other rows of 4
+    # seeds do not, and without records no row takes more than its own.
+    def seeds_of(specs, name):
+        return [spec.seed for spec in specs if spec.row == name]
+
+    all_seeds = seeds + [5, 6]
+    extended = reproduction.plan("premise", "pilot", all_seeds, results)
+    assert seeds_of(extended, "tat, teacher threshold 1.10") == all_seeds
+    assert seeds_of(extended, "tat, every teacher kept") == seeds
+    assert seeds_of(extended, "tat") == all_seeds
+    plain = reproduction.plan("premise", "pilot", all_seeds)
+    assert seeds_of(plain, "tat, teacher threshold 1.10") == seeds
+    assert len(extended) == len(plain) + 2
+    # Seed-major still: seed 5's runs come before any of seed 6's.
+    order = [spec.seed for spec in extended]
+    assert order == sorted(order)
+
 
 def test_no_choice_while_a_judged_row_lacks_seeds(tmp_path):
     rows = {row.name: row.run for row in reproduction.SWEEPS["premise"]}

@@ -318,7 +318,7 @@ def checked_settings(table, row, scale):
     return settings
 
 
-def plan(suite, scale, seeds):
+def plan(suite, scale, seeds, results_dir=None):
     """The runs of a suite, in the order to train them, their settings checked.
 
     Seed-major (every row's first seed before any second seed), so that an
@@ -329,6 +329,10 @@ def plan(suite, scale, seeds):
             sweep, a study, or "all" (the protocol's tables).
         scale: str. A name of `SCALES`.
         seeds: list of int. Rows with `max_seeds` take the first ones.
+        results_dir: str or None. The records so far. For the `premise`
+            sweep, the TAT row that its first seeds chose
+            (`premise.choose_tat_row`) then takes every seed, as
+            pre-registered; without records, rows keep their `max_seeds`.
 
     Returns:
         list of `RunSpec` (a run shared by several rows appears once per row).
@@ -347,11 +351,18 @@ def plan(suite, scale, seeds):
     tables = list(SUITES) if suite == "all" else [suite]
     settings = {(table, row.name): checked_settings(table, row, scale)
                 for table in tables for row in _ROWS[table]}
+    every_seed = set()
+    if results_dir is not None and "premise" in tables:
+        from tat_keras import premise  # It reads this module's records.
+
+        chosen, _ = premise.choose_tat_row(results_dir, scale, seeds)
+        every_seed = {("premise", chosen)} if chosen else set()
     specs = []
     for index, seed in enumerate(seeds):
         for table in tables:
             for row in _ROWS[table]:
-                if row.max_seeds is not None and index >= row.max_seeds:
+                if (row.max_seeds is not None and index >= row.max_seeds
+                        and (table, row.name) not in every_seed):
                     continue
                 specs.append(RunSpec(table, row.name, row.run, seed,
                                      {**settings[table, row.name], "seed": seed}))
@@ -871,7 +882,8 @@ def write_report(results_dir, scale, seeds, commands):
     tabled = list(records)
     protocol_runs = {(s.run, s.seed) for s in specs}
     for sweep in SWEEPS:
-        sweep_records = collect(plan(sweep, scale, seeds), results_dir, scale)
+        sweep_records = collect(plan(sweep, scale, seeds, results_dir), results_dir,
+                                scale)
         if any((r["run"], r["seed"]) not in protocol_runs for r in sweep_records):
             tabled += sweep_records
             tables.append(sweep)
