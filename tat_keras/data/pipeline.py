@@ -402,8 +402,8 @@ def dataset_from_arrays(
 
 
 # The in-memory batches run without tf.data's autotuning: with it, deleting
-# the iterator at the end of `fit` waited for the autotuning thread, from 6 s
-# after 2 epochs to 37 s after 12 (docs/training.md, "Training speed"). A
+# the iterator at the end of `fit` waited for the autotuning thread, 38.5 s
+# after a 12-epoch TAT run (docs/training.md, "Whole runs"). A
 # batch is one gather and `augment_batch`; parallel calls as many as the
 # cores (at most 8) and two batches ready ahead keep the step fed.
 ARRAY_MAP_CALLS = max(1, min(8, os.cpu_count() or 1))

@@ -379,29 +379,33 @@ class _DecodedSplits:
         return (os.path.realpath(data_dir), image_size, prepared[0],
                 os.stat(path).st_mtime_ns)
 
-    def holds(self, data_dir, image_size, split, max_examples):
-        dataset = self._dataset(data_dir, image_size)
-        return dataset is not None and dataset == self.dataset and (
-            (split, max_examples) in self.splits)
-
-    def get(self, data_dir, image_size, split, max_examples):
+    def get(self, data_dir, image_size, wanted, before_decoding=None):
+        """dict split -> `DecodedSplit` for `wanted` (split -> `max_examples`),
+        decoding only what is not held; `before_decoding()` runs first when
+        something must be decoded."""
         from tat_keras.data import pipeline
 
         dataset = self._dataset(data_dir, image_size)
         if dataset != self.dataset:
             self.clear()
             self.dataset = dataset
-        key = (split, max_examples)
-        if key not in self.splits:
-            decoded = pipeline.decode_split(data_dir, split, image_size=image_size,
-                                            max_examples=max_examples)
-            for array in (*decoded.images.values(), decoded.gaze_cm,
-                          *decoded.metadata.values()):
-                array.flags.writeable = False
-            if dataset is not None:  # Nothing prepared: nothing kept.
-                self.splits[key] = decoded
-            return decoded
-        return self.splits[key]
+        if before_decoding and any(key not in self.splits for key in wanted.items()):
+            before_decoding()
+        decoded = {}
+        for split, max_examples in wanted.items():
+            key = (split, max_examples)
+            if key not in self.splits:
+                found = pipeline.decode_split(data_dir, split, image_size=image_size,
+                                              max_examples=max_examples)
+                for array in (*found.images.values(), found.gaze_cm,
+                              *found.metadata.values()):
+                    array.flags.writeable = False
+                if dataset is None:  # Nothing prepared: nothing kept.
+                    decoded[split] = found
+                    continue
+                self.splits[key] = found
+            decoded[split] = self.splits[key]
+        return decoded
 
     def clear(self):
         self.dataset = None
@@ -424,8 +428,9 @@ def build_inputs(config, *, first_epoch=0, validation=True):
     training batches of epoch `e` depend only on `(seed, e)` (so a resumed
     run sees what an uninterrupted one saw); the decoded splits are kept
     for the next run in the process (`clear_decoded` frees them). `file`:
-    decoded once into `cache_dir`. `none`: decoded every epoch. `steps_per_epoch` is set for
-    `memory` (one dataset spans every epoch), None otherwise. A `data_dir`
+    decoded once into `cache_dir`. `none`: decoded every epoch.
+    `steps_per_epoch` is set for `memory` (one dataset spans every epoch),
+    None otherwise. A `data_dir`
     of exported arrays is read with NumPy (`arrays.EpochBatches`: epoch `e`
     a function of `(seed, e)` too), whatever `input_cache` says.
     """
@@ -441,11 +446,8 @@ def build_inputs(config, *, first_epoch=0, validation=True):
         wanted = {"train": config.max_train_examples}
         if validation:
             wanted.update(validation=None, test=None)
-        if not all(_DECODED.holds(config.data_dir, config.image_size, split, count)
-                   for split, count in wanted.items()):
-            check_memory_cache(config, validation)
-        decoded = {split: _DECODED.get(config.data_dir, config.image_size, split, count)
-                   for split, count in wanted.items()}
+        decoded = _DECODED.get(config.data_dir, config.image_size, wanted,
+                               lambda: check_memory_cache(config, validation))
         train = pipeline.dataset_from_arrays(
             decoded["train"], batch_size=config.batch_size, shuffle=True,
             augment=config.augment, seed=config.seed, first_epoch=first_epoch,
