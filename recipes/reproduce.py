@@ -36,6 +36,10 @@ Usage:
     # Its next candidate, L = 28; writes pilot_l28_report.md:
     python recipes/reproduce.py --suite=pilot --scale=pilot_l28 --seeds=1,2 \
         --data_dir=data/bench/tfds
+    # The candidate after it, L = 28 on every training frame; writes
+    # pilot_frames_report.md:
+    python recipes/reproduce.py --suite=pilot --scale=pilot_frames --seeds=1,2 \
+        --data_dir=data/bench/tfds --jobs=2
 
 Suites: learning_curve, table1, table2, table3, table4, width, table5, all
 (`tat_keras/reproduction.py` defines their rows and the decision rule); the
@@ -47,7 +51,9 @@ Scales: smoke (a tiny run of everything, for tests), bench (the bench
 synthetic set at the paper's shape: 36 epochs, one-eighth width, 4,000
 training frames), bench_small (the same on 2,000 frames), pilot and
 pilot_full (bench_small with L = 14, at one-eighth and at the paper's
-width), pilot_l28 (bench_small with L = 28), paper (GazeCapture at the paper's settings, for accelerators).
+width), pilot_l28 (bench_small with L = 28), pilot_frames (L = 28 on all
+8,108 training frames of the bench set), paper (GazeCapture at the paper's
+settings, for accelerators).
 
 Each run trains in `--work_dir/<scale>/<run>/seed<N>` (models, checkpoints,
 logs: not committed). When it finishes, its small records (metrics.json,

@@ -17,8 +17,9 @@ stopped improving. The pilot measures both, with rules fixed before its runs:
   teacher list's mean size over mini-generations 2-4, and the share of
   taught epochs whose teacher was not the newest.
 
-The chosen regime is the shortest L at which SD converges and standard
-training at the same total epochs is saturated. The resolvable effect of a
+The chosen regime is the first candidate (shortest L first, then more
+training frames: `CANDIDATES`) at which SD converges and standard training
+at the same total epochs is saturated. The resolvable effect of a
 decision row is the 95% half-width that the pilot's paired spread of TAT
 against SD implies at the planned number of seeds.
 
@@ -43,12 +44,14 @@ MAX_GENERATION_GAIN = 0.03
 MIN_DOUBLING_GAIN = 0.01
 # Seeds planned for the decision rows that the resolvable effect is given for.
 PLANNED_SEEDS = 6
-# The candidates of each pilot scale, shortest L first. A candidate that the
-# pilot study ran at has its own doubled standard run; the first, L = 7, is
-# `bench_small`'s records, doubled by the next candidate's standard run.
+# The candidates of each pilot scale, shortest L first, then more frames. A
+# candidate that the pilot study ran at has its own doubled standard run; the
+# first, L = 7, is `bench_small`'s records, doubled by the next candidate's
+# standard run.
 CANDIDATES = {
     "pilot": ("bench_small", "pilot"),
     "pilot_l28": ("bench_small", "pilot", "pilot_l28"),
+    "pilot_frames": ("bench_small", "pilot", "pilot_l28", "pilot_frames"),
     "pilot_full": ("pilot_full",),
 }
 
@@ -196,6 +199,14 @@ def _runs(results_dir, scale, run, seeds):
     return {s: reproduction.load_run(results_dir, scale, run, s) for s in seeds}
 
 
+def _training_frames(scale, runs):
+    """Training frames of a candidate: as its records counted them, else its
+    scale's cap (None: every frame, not yet counted)."""
+    counted = [r["metrics"].get("train_examples") for r in runs.values() if r]
+    counted = [c for c in counted if c]
+    return counted[0] if counted else reproduction.SCALES[scale]["max_train_examples"]
+
+
 def summarize_pilot(results_dir, seeds, scale="pilot"):
     """The pilot's findings at `scale` (a name of `reproduction.SCALES`)
     from its records and those of its shorter candidates (`CANDIDATES`), as
@@ -210,10 +221,13 @@ def summarize_pilot(results_dir, seeds, scale="pilot"):
         runs = lambda run, at=candidate: _runs(results_dir, at, run, seeds)  # noqa: E731
         doubled = (runs("standard-double") if candidate != "bench_small" else
                    _runs(results_dir, chain[index + 1], "standard", seeds))
+        sd_runs = runs("sd")
         candidates.append(
-            {"L": reproduction.SCALES[candidate]["epochs_per_generation"],
+            {"scale": candidate,
+             "L": reproduction.SCALES[candidate]["epochs_per_generation"],
+             "frames": _training_frames(candidate, sd_runs),
              "epochs": reproduction.total_epochs(reproduction.SCALES[candidate]),
-             "sd": convergence([r for r in runs("sd").values() if r]),
+             "sd": convergence([r for r in sd_runs.values() if r]),
              "standard": saturation(runs("standard"), doubled)})
     for candidate in candidates:
         candidate["holds"] = bool(candidate["sd"] and candidate["sd"]["converged"]
@@ -231,6 +245,7 @@ def summarize_pilot(results_dir, seeds, scale="pilot"):
         "L": reproduction.SCALES[scale]["epochs_per_generation"],
         "candidates": candidates,
         "chosen_L": chosen["L"] if chosen else None,
+        "chosen_scale": chosen["scale"] if chosen else None,
         "teachers": teacher_use([r for r in tat.values() if r]),
         "tat_minus_sd": tat_minus_sd,
         "resolvable_half_width_cm": resolvable_half_width(tat_minus_sd.differences),
@@ -254,11 +269,11 @@ def pilot_markdown(summary, commands):
         "mini-generation after the second; standard training at the same total "
         "epochs is saturated when doubling its epochs lowers its final validation "
         f"error by less than {100 * MIN_DOUBLING_GAIN:.0f}%, paired over seeds.", "",
-        "| L | total epochs | SD seeds | SD validation error after each "
+        "| L | training frames | total epochs | SD seeds | SD validation error after each "
         "mini-generation (cm) | gain of mini-generation k over k-1 | converged | "
         "standard: validation error at E / 2E epochs (cm) | doubling, paired "
         "[95% interval] | saturated |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in summary["candidates"]:
         sd, std = c["sd"], c["standard"]
@@ -272,11 +287,13 @@ def pilot_markdown(summary, commands):
                       f"({_percent(std['relative'])})",
                       "yes" if std["saturated"] else "no"] if std else
                      [reporting.MISSING] * 3)
-        lines.append("| " + " | ".join([str(c["L"]), str(c["epochs"]), *sd_cells,
+        frames = "all" if c["frames"] is None else f"{c['frames']:,}"
+        lines.append("| " + " | ".join([str(c["L"]), frames, str(c["epochs"]), *sd_cells,
                                         *std_cells]) + " |")
     lines += ["", "Gains are shown as changes of the error (negative: lower).", ""]
     chosen = summary["chosen_L"]
-    lines.append(f"Regime where both hold: L = {chosen}." if chosen else
+    lines.append(f"Regime where both hold: L = {chosen} (scale "
+                 f"`{summary['chosen_scale']}`)." if chosen else
                  "No candidate regime meets both rules yet.")
     teachers = summary["teachers"]
     if teachers:

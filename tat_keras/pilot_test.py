@@ -86,13 +86,17 @@ def test_pilot_plan_is_outside_all_and_doubles_the_epochs():
     assert not any(s.table == "pilot" for s in reproduction.plan("all", "bench", [1]))
 
 
-def _write_record(root, scale, run, seed, val_errors, final, test):
+def _write_record(root, scale, run, seed, val_errors, final, test, frames=None):
     """The small records of one finished run: final validation and test
-    errors, and the validation error after each mini-generation."""
+    errors, the training frames counted (if given), and the validation error
+    after each mini-generation."""
     directory = reproduction.record_dir(root, scale, run, seed)
     os.makedirs(directory)
+    metrics = {"val_error_cm": final, "test_error_cm": test}
+    if frames is not None:
+        metrics["train_examples"] = frames
     with open(os.path.join(directory, "metrics.json"), "w") as f:
-        json.dump({"val_error_cm": final, "test_error_cm": test}, f)
+        json.dump(metrics, f)
     with open(os.path.join(directory, "generations.json"), "w") as f:
         json.dump({"generations": [{"val_error_cm": v} for v in val_errors]}, f)
 
@@ -110,7 +114,7 @@ def test_report_from_records(tmp_path):
     assert summary["chosen_L"] == 14
     assert summary["tat_minus_sd"].interval.mean == pytest.approx(-0.05 + 0.05)
     text = (tmp_path / "pilot_report.md").read_text()
-    assert "Regime where both hold: L = 14." in text
+    assert "Regime where both hold: L = 14 (scale `pilot`)." in text
     assert json.loads((tmp_path / "pilot_summary.json").read_text())["chosen_L"] == 14
 
     # The same records under the paper's width: one candidate, its own files.
@@ -153,12 +157,49 @@ def test_l28_report_chains_every_candidate(tmp_path):
     assert [by_l[l]["sd"]["converged"] for l in (7, 14, 28)] == [False, False, True]
     assert summary["chosen_L"] == 28 and summary["L"] == 28
     text = (tmp_path / "pilot_l28_report.md").read_text()
-    assert "Regime where both hold: L = 28." in text
+    assert "Regime where both hold: L = 28 (scale `pilot_l28`)." in text
     assert "TAT − SD test error at L = 28" in text
 
 
+def test_frames_candidate_follows_l28_and_names_its_frames(tmp_path):
+    """At `pilot_frames` the report adds L = 28 on every training frame after
+    the three candidates on 2,000; the first candidate where both rules hold
+    is chosen, named by its scale, since two candidates share L = 28."""
+    def write(scale, run, seed, val_errors, final, frames=None):
+        _write_record(str(tmp_path), scale, run, seed, val_errors, final, 3.0, frames)
+
+    # Doubling gains: 5.7% (L = 7 into L = 14), 3.2%, 2.7% (not saturated),
+    # then 0.3% on every frame (saturated). SD converges from L = 28 on.
+    finals = {"bench_small": (3.5, None), "pilot": (3.3, 3.2),
+              "pilot_l28": (3.1, 3.02), "pilot_frames": (2.8, 2.79)}
+    gains = {"bench_small": 0.075, "pilot": 0.032, "pilot_l28": 0.02,
+             "pilot_frames": 0.01}
+    for seed, shift in ((1, 0.0), (2, 0.04)):
+        for scale, (single, double) in finals.items():
+            frames = 8108 if scale == "pilot_frames" and seed == 1 else None
+            write(scale, "sd", seed, [4.0 * (1 - gains[scale]) ** k for k in range(5)],
+                  3.0, frames)
+            write(scale, "standard", seed, [], single + shift)
+            if double is not None:
+                write(scale, "standard-double", seed, [], double + shift)
+    summary = pilot.write_pilot_report(str(tmp_path), [1, 2], ["python x"],
+                                       scale="pilot_frames")
+    candidates = summary["candidates"]
+    assert [(c["scale"], c["L"], c["frames"]) for c in candidates] == [
+        ("bench_small", 7, 2000), ("pilot", 14, 2000), ("pilot_l28", 28, 2000),
+        ("pilot_frames", 28, 8108)]
+    relative = [c["standard"]["relative"] for c in candidates]
+    np.testing.assert_allclose(relative, [(3.32 - 3.52) / 3.52, (3.22 - 3.32) / 3.32,
+                                          (3.04 - 3.12) / 3.12, (2.81 - 2.82) / 2.82])
+    assert [c["holds"] for c in candidates] == [False, False, False, True]
+    assert summary["chosen_L"] == 28 and summary["chosen_scale"] == "pilot_frames"
+    text = (tmp_path / "pilot_frames_report.md").read_text()
+    assert "| 28 | 8,108 | 141 |" in text and "| 28 | 2,000 | 141 |" in text
+    assert "Regime where both hold: L = 28 (scale `pilot_frames`)." in text
+
+
 def test_doubled_row_doubles_every_scale():
-    for scale, epochs in (("pilot", 71), ("pilot_l28", 141)):
+    for scale, epochs in (("pilot", 71), ("pilot_l28", 141), ("pilot_frames", 141)):
         specs = reproduction.plan("pilot", scale, [1])
         settings = {s.run: s.settings for s in specs}
         assert reproduction.total_epochs(settings["standard"]) == epochs

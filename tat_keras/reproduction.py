@@ -89,8 +89,13 @@ SCALES["pilot_full"] = {**SCALES["pilot"], "width_multiplier": 1.0}
 # The pilot's next candidate after L = 14 (docs/results/README.md, "The
 # pilot's next candidate"): mini-generations of 28 epochs (141 epochs).
 SCALES["pilot_l28"] = {**SCALES["pilot"], "epochs_per_generation": 28}
+# The candidate after L = 28 (docs/results/README.md, "The pilot's next
+# candidate: every training frame"): L = 28 on all 8,108 training frames of
+# the bench set.
+SCALES["pilot_frames"] = {**SCALES["pilot_l28"], "max_train_examples": None}
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
                      "pilot": "data/bench/tfds", "pilot_l28": "data/bench/tfds",
+                     "pilot_frames": "data/bench/tfds",
                      "paper": "data/gazecapture/tfds"}
 
 
