@@ -254,8 +254,12 @@ def _report(output_dir, scale, seeds, command):
         from tat_keras import pilot
 
         summary = pilot.write_pilot_report(output_dir, seeds, [command], scale)
-        print(f"Report: {os.path.join(output_dir, scale + '_report.md')} "
-              f"(regime found: L = {summary['chosen_L']})", flush=True)
+        found = (f"regime found: scale {summary['chosen_scale']}"
+                 if summary["chosen_scale"] else
+                 f"no regime; pre-registered fallback: scale {summary['fallback_scale']}"
+                 if summary["fallback_scale"] else "no regime yet")
+        print(f"Report: {os.path.join(output_dir, scale + '_report.md')} ({found})",
+              flush=True)
         return
     summary = reproduction.write_report(output_dir, scale, seeds,
                                         report_commands(command))

@@ -54,6 +54,11 @@ CANDIDATES = {
     "pilot_frames": ("bench_small", "pilot", "pilot_l28", "pilot_frames"),
     "pilot_full": ("pilot_full",),
 }
+# Pilot scales after which the study stops (docs/results/README.md, "The
+# pilot's next candidate: every training frame"): if no candidate meets both
+# rules, the decision runs go at the candidate whose SD runs converged and
+# whose doubled standard training gained least.
+LAST_CANDIDATES = ("pilot_frames",)
 
 
 def relative_gains(errors):
@@ -207,6 +212,22 @@ def _training_frames(scale, runs):
     return counted[0] if counted else reproduction.SCALES[scale]["max_train_examples"]
 
 
+def _complete(candidate, seeds):
+    """Whether a candidate's SD and standard runs have finished on every seed."""
+    sd, standard = candidate["sd"], candidate["standard"]
+    return bool(sd and standard and sd["seeds"] == len(seeds)
+                and list(standard["seeds"]) == list(seeds))
+
+
+def _least_unsaturated(candidates):
+    """The pre-registered fallback: of the candidates whose SD runs converged,
+    the one whose doubled standard training gained least (relative mean over
+    seeds); None if none converged."""
+    converged = [c for c in candidates
+                 if c["sd"] and c["sd"]["converged"] and c["standard"]]
+    return max(converged, key=lambda c: c["standard"]["relative"], default=None)
+
+
 def summarize_pilot(results_dir, seeds, scale="pilot"):
     """The pilot's findings at `scale` (a name of `reproduction.SCALES`)
     from its records and those of its shorter candidates (`CANDIDATES`), as
@@ -239,6 +260,9 @@ def summarize_pilot(results_dir, seeds, scale="pilot"):
         {s: r["metrics"]["test_error_cm"] for s, r in tat.items() if r},
         {s: r["metrics"]["test_error_cm"] for s, r in sd.items() if r})
     chosen = next((c for c in candidates if c["holds"]), None)
+    fallback = None
+    if chosen is None and scale in LAST_CANDIDATES and _complete(candidates[-1], seeds):
+        fallback = _least_unsaturated(candidates)
     return {
         "scale": scale,
         "width_multiplier": reproduction.SCALES[scale]["width_multiplier"],
@@ -246,6 +270,7 @@ def summarize_pilot(results_dir, seeds, scale="pilot"):
         "candidates": candidates,
         "chosen_L": chosen["L"] if chosen else None,
         "chosen_scale": chosen["scale"] if chosen else None,
+        "fallback_scale": fallback["scale"] if fallback else None,
         "teachers": teacher_use([r for r in tat.values() if r]),
         "tat_minus_sd": tat_minus_sd,
         "resolvable_half_width_cm": resolvable_half_width(tat_minus_sd.differences),
@@ -292,9 +317,23 @@ def pilot_markdown(summary, commands):
                                         *std_cells]) + " |")
     lines += ["", "Gains are shown as changes of the error (negative: lower).", ""]
     chosen = summary["chosen_L"]
-    lines.append(f"Regime where both hold: L = {chosen} (scale "
-                 f"`{summary['chosen_scale']}`)." if chosen else
-                 "No candidate regime meets both rules yet.")
+    fallback = next((c for c in summary["candidates"]
+                     if c["scale"] == summary.get("fallback_scale")), None)
+    if chosen:
+        lines.append(f"Regime where both hold: L = {chosen} (scale "
+                     f"`{summary['chosen_scale']}`).")
+    elif fallback:
+        std = fallback["standard"]
+        lines.append(
+            "No candidate meets both rules, and the pilot stops here, as "
+            "pre-registered. The decision runs go at the candidate whose SD "
+            "runs converged and whose doubled standard training gained least: "
+            f"scale `{fallback['scale']}` (L = {fallback['L']}). Standard "
+            "training had not saturated there: doubling its epochs changed its "
+            f"validation error by {_percent(std['relative'])} "
+            f"({reporting.format_interval(std['difference'].interval)} cm).")
+    else:
+        lines.append("No candidate regime meets both rules yet.")
     teachers = summary["teachers"]
     if teachers:
         lines += ["", f"Teachers under the scale's threshold (TAT, L = {summary['L']}): "

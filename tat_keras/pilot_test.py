@@ -206,3 +206,37 @@ def test_doubled_row_doubles_every_scale():
         assert reproduction.total_epochs(settings["standard-double"]) == 2 * epochs
         assert settings["sd"]["epochs_per_generation"] == (
             reproduction.SCALES[scale]["epochs_per_generation"])
+
+
+def test_frames_candidate_falls_back_only_when_complete(tmp_path):
+    """When no candidate meets both rules at the last candidate, the
+    pre-registered fallback is the converged candidate whose doubling gained
+    least; it is named only once the last candidate's runs are complete."""
+    def write(scale, run, seed, gain, final):
+        _write_record(str(tmp_path), scale, run, seed,
+                      [4.0 * (1 - gain) ** k for k in range(5)] if run == "sd" else [],
+                      final, 3.0)
+
+    # Doubling gains (relative): L = 14 -0.3%, L = 28 on 2,000 frames -2.6%,
+    # on every frame -1.4%; only the last two converge (SD gains of 2% and 1%).
+    setups = {"bench_small": (0.075, 3.5, None), "pilot": (0.032, 3.3, 3.29),
+              "pilot_l28": (0.02, 3.1, 3.02), "pilot_frames": (0.01, 2.8, 2.76)}
+    for seed in (1, 2):
+        for scale, (gain, single, double) in setups.items():
+            write(scale, "sd", seed, gain, 3.0)
+            write(scale, "standard", seed, 0.0, single)
+            if double is not None and (scale, seed) != ("pilot_frames", 2):
+                write(scale, "standard-double", seed, 0.0, double)
+    partial = pilot.summarize_pilot(str(tmp_path), [1, 2], scale="pilot_frames")
+    assert partial["chosen_scale"] is None and partial["fallback_scale"] is None
+    write("pilot_frames", "standard-double", 2, 0.0, 2.76)
+    summary = pilot.write_pilot_report(str(tmp_path), [1, 2], ["python x"],
+                                       scale="pilot_frames")
+    relative = {c["scale"]: c["standard"]["relative"] for c in summary["candidates"]}
+    assert relative["pilot_frames"] == pytest.approx(-0.04 / 2.8)
+    assert relative["pilot"] > relative["pilot_frames"]  # but L = 14 did not converge
+    assert summary["chosen_scale"] is None and summary["fallback_scale"] == "pilot_frames"
+    text = (tmp_path / "pilot_frames_report.md").read_text()
+    assert "scale `pilot_frames` (L = 28)" in text and "-1.4%" in text
+    # The same records read at L = 28 name no fallback: none was registered there.
+    assert pilot.summarize_pilot(str(tmp_path), [1, 2], "pilot_l28")["fallback_scale"] is None
