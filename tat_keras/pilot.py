@@ -207,9 +207,9 @@ def _runs(results_dir, scale, run, seeds):
 def _training_frames(scale, runs):
     """Training frames of a candidate: as its records counted them, else its
     scale's cap (None: every frame, not yet counted)."""
-    counted = [r["metrics"].get("train_examples") for r in runs.values() if r]
-    counted = [c for c in counted if c]
-    return counted[0] if counted else reproduction.SCALES[scale]["max_train_examples"]
+    return next((r["metrics"]["train_examples"] for r in runs.values()
+                 if r and r["metrics"].get("train_examples")),
+                reproduction.SCALES[scale]["max_train_examples"])
 
 
 def _complete(candidate, seeds):

@@ -393,18 +393,16 @@ class _DecodedSplits:
             before_decoding()
         decoded = {}
         for split, max_examples in wanted.items():
-            key = (split, max_examples)
-            if key not in self.splits:
+            found = self.splits.get((split, max_examples))
+            if found is None:
                 found = pipeline.decode_split(data_dir, split, image_size=image_size,
                                               max_examples=max_examples)
                 for array in (*found.images.values(), found.gaze_cm,
                               *found.metadata.values()):
                     array.flags.writeable = False
-                if dataset is None:  # Nothing prepared: nothing kept.
-                    decoded[split] = found
-                    continue
-                self.splits[key] = found
-            decoded[split] = self.splits[key]
+                if dataset is not None:  # Nothing prepared: nothing kept.
+                    self.splits[(split, max_examples)] = found
+            decoded[split] = found
         return decoded
 
     def clear(self):
@@ -430,9 +428,9 @@ def build_inputs(config, *, first_epoch=0, validation=True):
     for the next run in the process (`clear_decoded` frees them). `file`:
     decoded once into `cache_dir`. `none`: decoded every epoch.
     `steps_per_epoch` is set for `memory` (one dataset spans every epoch),
-    None otherwise. A `data_dir`
-    of exported arrays is read with NumPy (`arrays.EpochBatches`: epoch `e`
-    a function of `(seed, e)` too), whatever `input_cache` says.
+    None otherwise. A `data_dir` of exported arrays is read with NumPy
+    (`arrays.EpochBatches`: epoch `e` a function of `(seed, e)` too),
+    whatever `input_cache` says.
     """
     import math
 
