@@ -400,7 +400,7 @@ class _DecodedSplits:
                 for array in (*found.images.values(), found.gaze_cm,
                               *found.metadata.values()):
                     array.flags.writeable = False
-                if dataset is not None:  # Nothing prepared: nothing kept.
+                if dataset is not None:  # Kept only once something was prepared.
                     self.splits[(split, max_examples)] = found
             decoded[split] = found
         return decoded
