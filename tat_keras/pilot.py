@@ -344,10 +344,13 @@ def pilot_markdown(summary, commands):
                   f"from an earlier teacher {100 * teachers['earlier_share']:.0f}%."]
     difference = summary["tat_minus_sd"]
     if difference.seeds:
+        half_width = summary["resolvable_half_width_cm"]
+        implied = (f"{half_width:.3f} cm" if not math.isnan(half_width)
+                   else "not known until 2 seeds are paired")
         lines += ["", f"TAT − SD test error at L = {summary['L']}, paired over seeds "
                   f"{difference.seeds}: {reporting.format_interval(difference.interval)} "
                   f"cm; the 95% half-width this spread implies at {PLANNED_SEEDS} "
-                  f"seeds: {summary['resolvable_half_width_cm']:.3f} cm."]
+                  f"seeds: {implied}."]
     lines += ["", "## Commands", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)
 

@@ -116,6 +116,14 @@ def test_report_from_records(tmp_path):
     text = (tmp_path / "pilot_report.md").read_text()
     assert "Regime where both hold: L = 14 (scale `pilot`)." in text
     assert json.loads((tmp_path / "pilot_summary.json").read_text())["chosen_L"] == 14
+    expected_half_width = pilot.resolvable_half_width([-0.05, 0.05])
+    assert f"implies at 6 seeds: {expected_half_width:.3f} cm." in text
+
+    # With one paired seed the half-width is unknown, and the report says so.
+    pilot.write_pilot_report(str(tmp_path), [1], ["python x"])
+    text = (tmp_path / "pilot_report.md").read_text()
+    assert "implies at 6 seeds: not known until 2 seeds are paired." in text
+    assert "nan cm" not in text
 
     # The same records under the paper's width: one candidate, its own files.
     os.rename(tmp_path / "runs" / "pilot", tmp_path / "runs" / "pilot_full")
