@@ -261,19 +261,22 @@ def _report(output_dir, scale, seeds, command):
         print(f"Report: {os.path.join(output_dir, scale + '_report.md')} ({found})",
               flush=True)
         return
-    summary = reproduction.write_report(output_dir, scale, seeds,
-                                        report_commands(command))
-    finished, planned = summary["runs"]
-    report = os.path.join(output_dir, reproduction.file_prefix(scale) + "report.md")
-    print(f"Report: {report} "
-          f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
     if FLAGS.suite == "premise":
+        # Its own report: at a pilot's scale the protocol's report would
+        # stand for the whole protocol, which the suite does not run.
         from tat_keras import premise
 
         decisions = premise.write_decisions(output_dir, scale, seeds)
         print(f"Decisions: {os.path.join(output_dir, scale + '_premise_decisions.md')} "
               f"(TAT row: {decisions['tat_row']}). {decisions['tat_sentence']} "
               f"{decisions['dwo_sentence']}", flush=True)
+        return
+    summary = reproduction.write_report(output_dir, scale, seeds,
+                                        report_commands(command))
+    finished, planned = summary["runs"]
+    report = os.path.join(output_dir, reproduction.report_name(scale))
+    print(f"Report: {report} "
+          f"({finished} of {planned} runs of the whole protocol finished)", flush=True)
 
 
 # Flags that change how, not what, the suite trains: left out of the

@@ -248,3 +248,9 @@ def test_frames_candidate_falls_back_only_when_complete(tmp_path):
     assert "scale `pilot_frames` (L = 28)" in text and "-1.4%" in text
     # The same records read at L = 28 name no fallback: none was registered there.
     assert pilot.summarize_pilot(str(tmp_path), [1, 2], "pilot_l28")["fallback_scale"] is None
+
+
+def test_the_protocol_knows_every_pilot_scale():
+    # The protocol's report takes another name at these scales, so that it
+    # never overwrites the pilot's report (`reproduction.report_name`).
+    assert set(reproduction.PILOT_SCALES) == set(pilot.CANDIDATES)

@@ -85,11 +85,16 @@ def _as_protocol_records(records, tat_row):
     return mapped
 
 
+def _records(results_dir, scale, seeds):
+    """The suite's plan and the records of its finished runs."""
+    specs = reproduction.plan("premise", scale, seeds, results_dir)
+    return specs, reproduction.collect(specs, results_dir, scale)
+
+
 def decide(results_dir, scale, seeds):
     """The premise suite's decisions from its records, as a dict."""
     tat_row, judged = choose_tat_row(results_dir, scale, seeds)
-    specs = reproduction.plan("premise", scale, seeds, results_dir)
-    records = reproduction.collect(specs, results_dir, scale)
+    _, records = _records(results_dir, scale, seeds)
     if tat_row is None:
         tat = (None, "TAT: undecided, its teacher threshold is not chosen yet (the "
                f"first {JUDGED_SEEDS} seeds of every row judged so far are needed).")
@@ -121,8 +126,20 @@ def _dwo_cost_sentence(records):
                f": cost not resolved (it includes +{100 * reproduction.MAX_ERROR_COST:.0f}%)."))
 
 
-def decisions_markdown(decisions, scale):
-    """The decisions as Markdown (`{scale}_premise_decisions.md`)."""
+def inside_the_runs(results_dir, scale, seeds):
+    """`reproduction.scheme_diagnostics` of every premise row over the seeds
+    the suite plans for it: {row name: diagnostics or None}."""
+    specs, _ = _records(results_dir, scale, seeds)
+    return {row.name: reproduction.scheme_diagnostics([
+        reproduction.load_run(results_dir, scale, spec.run, spec.seed)
+        for spec in specs if spec.row == row.name])
+        for row in reproduction.SWEEPS["premise"]}
+
+
+def decisions_markdown(decisions, scale, inside=None):
+    """The decisions as Markdown (`{scale}_premise_decisions.md`), with
+    what happens inside every row's runs (`inside`: `inside_the_runs`) and a
+    link to the rows' table and its paired differences."""
     lines = [f"# Decisions where TAT's premise holds (scale `{scale}`)", "",
              "Which TAT row is TAT (pre-registered: the first whose random teachers "
              f"run, a list of at least {MIN_LIST_SIZE:g} over mini-generations 2-4 and "
@@ -142,15 +159,38 @@ def decisions_markdown(decisions, scale):
     lines += ["", f"TAT is the row `{chosen}`." if chosen else
               "TAT's row is not chosen yet.", "",
               decisions["tat_sentence"], "", decisions["dwo_sentence"], ""]
+    table = reproduction.file_prefix(scale) + "premise"
+    lines += [f"Every row's errors over its seeds, and the paired differences of the "
+              f"chain from SD to TAT and of DwO: [{table}.md]({table}.md) "
+              f"([CSV]({table}.csv)).", ""]
+    if inside:
+        lines += [
+            "Below, *earlier teacher* counts every taught mini-generation (2-5), "
+            "while the rule above reads mini-generations 2-4 only, so the two "
+            "shares differ.", ""]
+        lines += reproduction.diagnostics_markdown(inside, "every row")
     return "\n".join(lines)
 
 
 def write_decisions(results_dir, scale, seeds):
-    """Writes `{scale}_premise_decisions.md` and `.json`; returns the dict."""
+    """Writes the premise suite's report and returns its decisions (a dict).
+
+    The report is `{scale}_premise_decisions.md` and `.json` (the decisions,
+    and what happens inside every row's runs), beside the rows' table
+    (`<prefix>premise.md` and `.csv`, `reproduction.file_prefix`) with the
+    chain's paired differences. The protocol's own report at the scale is
+    left alone.
+    """
     decisions = decide(results_dir, scale, seeds)
+    _, records = _records(results_dir, scale, seeds)
+    table = os.path.join(results_dir, reproduction.file_prefix(scale) + "premise")
+    with open(table + ".md", "w") as f:
+        f.write(reproduction.table_markdown("premise", records, scale))
+    reporting.write_csv(table + ".csv", records, reproduction.CSV_COLUMNS)
     path = os.path.join(results_dir, f"{scale}_premise_decisions")
     with open(path + ".md", "w") as f:
-        f.write(decisions_markdown(decisions, scale))
+        f.write(decisions_markdown(decisions, scale,
+                                   inside_the_runs(results_dir, scale, seeds)))
     reporting.write_json(path + ".json", decisions)
     return decisions
 

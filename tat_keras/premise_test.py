@@ -4,6 +4,7 @@ protocol's decisions applied to the premise rows."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tat_keras import premise
@@ -110,3 +111,36 @@ def test_dwo_cost_not_resolved_when_its_interval_reaches_past_3_percent(tmp_path
     low, high = (100 * (0.1 / 3 - half) / 3.0, 100 * (0.1 / 3 + half) / 3.0)
     assert f"Error cost 95% interval {low:+.1f}% to {high:+.1f}%" in sentence
     assert "cost not resolved (it includes +3%)" in sentence
+
+
+def test_the_report_shows_every_row_and_leaves_the_pilot_report_alone(tmp_path):
+    results = str(tmp_path)
+    rows = {row.name: row.run for row in reproduction.SWEEPS["premise"]}
+    errors = {"standard": (3.2, 3.4), "sd": (3.1, 3.0), "sd + mixup": (3.0, 2.9),
+              "tat": (2.8, 2.9)}
+    for row, values in errors.items():
+        for seed, error in enumerate(values, 1):
+            _write(results, rows[row], seed, error, generations=_generations(
+                [2, 2, 3], [0, 1, 1]) if row == "tat" else ())
+    pilot_report = tmp_path / "pilot_report.md"
+    pilot_report.write_text("# Pilot\n")
+    premise.write_decisions(results, "pilot", [1, 2])
+    assert pilot_report.read_text() == "# Pilot\n"
+
+    table = (tmp_path / "pilot_premise.md").read_text()
+    for row, values in errors.items():
+        cell = f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} (2)"
+        assert f"| {row} | – | – | {cell} |" in table
+    chain = next(l for l in table.splitlines() if "sd + mixup − sd," in l)
+    assert "paired over seeds [1, 2]: -0.100 [-0.100, -0.100] cm" in chain
+    lines = (tmp_path / "pilot_premise.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * len(errors)
+
+    text = (tmp_path / "pilot_premise_decisions.md").read_text()
+    assert "[pilot_premise.md](pilot_premise.md)" in text
+    assert f"| sd + mixup | 2 | – | – | – | {np.mean(errors['sd + mixup']):.2f} |" in text
+    # TAT's teachers over every taught mini-generation: lists of 2, 2, 3, 3
+    # and an earlier teacher in 2 of 8 taught epochs, where the rule, over
+    # mini-generations 2-4, counts 2 of 6.
+    assert "| 2.0, 2.0, 3.0, 3.0 | 25% |" in text
+    assert "earlier teacher in 33% of taught epochs" in text

@@ -93,6 +93,10 @@ SCALES["pilot_l28"] = {**SCALES["pilot"], "epochs_per_generation": 28}
 # candidate: every training frame"): L = 28 on all 8,108 training frames of
 # the bench set.
 SCALES["pilot_frames"] = {**SCALES["pilot_l28"], "max_train_examples": None}
+# The pilot's scales (`tat_keras/pilot.py`, `CANDIDATES`): their
+# `<scale>_report.md` is the pilot's report, so the protocol's report there
+# takes another name (`report_name`).
+PILOT_SCALES = ("pilot", "pilot_full", "pilot_l28", "pilot_frames")
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
                      "pilot": "data/bench/tfds", "pilot_l28": "data/bench/tfds",
                      "pilot_frames": "data/bench/tfds",
@@ -416,6 +420,18 @@ def file_prefix(scale):
     ('', 'bench_small_')
     """
     return "" if scale == "bench" else f"{scale}_"
+
+
+def report_name(scale):
+    """The file name of the protocol's report at `scale`: `report.md` after
+    the scale's prefix, or `protocol_report.md` at a pilot's scale, where
+    `report.md` is the pilot's own report.
+
+    >>> report_name("bench"), report_name("bench_small"), report_name("pilot_frames")
+    ('report.md', 'bench_small_report.md', 'pilot_frames_protocol_report.md')
+    """
+    return file_prefix(scale) + ("protocol_report.md" if scale in PILOT_SCALES
+                                 else "report.md")
 
 
 def data_fingerprint(data_dir, image_size=64):
@@ -864,8 +880,9 @@ FIRST_AND_LAST_CONVOLUTION = ("face_conv11", "face_conv52")
 
 def write_report(results_dir, scale, seeds, commands):
     """Writes every table (`tableN.md`, `tableN.csv`), the learning curve
-    (`learning_curve.json`), the figures and `report.md` from the records
-    under `results_dir/runs/<scale>/`; runs not finished yet are left out.
+    (`learning_curve.json`), the figures and the report (`report_name`)
+    from the records under `results_dir/runs/<scale>/`; runs not finished
+    yet are left out.
     A sweep's table (`dwo_sweep.md`, `.csv`) is written, and listed, once
     the sweep has records of its own runs.
 
@@ -989,6 +1006,6 @@ def write_report(results_dir, scale, seeds, commands):
     for title, name in figures:
         lines += [f"### {title}", "", f"![{title}]({prefix}{name})", ""]
     lines += ["## Commands", "", "```bash", *commands, "```", ""]
-    with open(out("report.md"), "w") as f:
+    with open(os.path.join(results_dir, report_name(scale)), "w") as f:
         f.write("\n".join(lines))
     return {"runs": (finished, planned), "tat": tat, "dwo": dwo}

@@ -363,3 +363,19 @@ def test_scheme_diagnostics_against_numpy():
     assert "generation_test_error_cm" not in plain
     assert reproduction.scheme_diagnostics([None]) is None
     assert reproduction.diagnostics_markdown({"tat": None}) == []
+
+
+def test_the_protocol_report_leaves_a_pilot_report_alone(tmp_path):
+    assert reproduction.report_name("bench") == "report.md"
+    assert reproduction.report_name("bench_small") == "bench_small_report.md"
+    assert reproduction.report_name("pilot_frames") == "pilot_frames_protocol_report.md"
+    pilot_report = tmp_path / "pilot_frames_report.md"
+    pilot_report.write_text("# Pilot: where TAT's premise holds\n")
+    history = [{"error_cm": 3.0, "val_error_cm": 3.5 - 0.1 * e} for e in range(4)]
+    _write_run(str(tmp_path), "standard", 1, {"test_error_cm": 3.4, "test_msd_cm": 1.0,
+                                              "train_seconds": 10.0},
+               history, [], scale="pilot_frames")
+    reproduction.write_report(str(tmp_path), "pilot_frames", [1], ["python x"])
+    assert pilot_report.read_text() == "# Pilot: where TAT's premise holds\n"
+    protocol = (tmp_path / "pilot_frames_protocol_report.md").read_text()
+    assert protocol.startswith("# Reproduction report (pilot_frames scale)")
