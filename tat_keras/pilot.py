@@ -282,6 +282,16 @@ def _percent(value):
         f"{100 * value:+.1f}%"
 
 
+def earlier_share_words(share):
+    """The share of taught epochs from an earlier teacher, in words.
+
+    >>> earlier_share_words(0.41), earlier_share_words(math.nan)
+    ('41%', 'not known (no taught epochs recorded)')
+    """
+    return (f"{100 * share:.0f}%" if math.isfinite(share)
+            else "not known (no taught epochs recorded)")
+
+
 def pilot_markdown(summary, commands):
     """The pilot's report (`pilot_report.md`)."""
     lines = [
@@ -341,7 +351,7 @@ def pilot_markdown(summary, commands):
                   "size drawn from in mini-generations 2-4 "
                   + ", ".join(f"{v:.2f}" for v in teachers["list_sizes"])
                   + f" (mean {teachers['mean_list_size']:.2f}); share of taught epochs "
-                  f"from an earlier teacher {100 * teachers['earlier_share']:.0f}%."]
+                  f"from an earlier teacher {earlier_share_words(teachers['earlier_share'])}."]
     difference = summary["tat_minus_sd"]
     if difference.seeds:
         half_width = summary["resolvable_half_width_cm"]

@@ -118,6 +118,9 @@ def test_report_from_records(tmp_path):
     assert json.loads((tmp_path / "pilot_summary.json").read_text())["chosen_L"] == 14
     expected_half_width = pilot.resolvable_half_width([-0.05, 0.05])
     assert f"implies at 6 seeds: {expected_half_width:.3f} cm." in text
+    # These TAT records hold no drawn teachers: the share is unknown, not nan.
+    assert "from an earlier teacher not known (no taught epochs recorded)." in text
+    assert "nan%" not in text
 
     # With one paired seed the half-width is unknown, and the report says so.
     pilot.write_pilot_report(str(tmp_path), [1], ["python x"])

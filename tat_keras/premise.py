@@ -147,8 +147,9 @@ def decisions_markdown(decisions, scale, inside=None):
              f"teacher, over its first {JUDGED_SEEDS} seeds):", ""]
     for row in decisions["judged"]:
         use = row["teachers"]
-        measured = (f"mean list size {use['mean_list_size']:.2f}, earlier teacher in "
-                    f"{100 * use['earlier_share']:.0f}% of taught epochs" if use else
+        measured = (f"mean list size {use['mean_list_size']:.2f}, share of taught "
+                    f"epochs from an earlier teacher "
+                    f"{pilot.earlier_share_words(use['earlier_share'])}" if use else
                     "no records yet" if not row["seeds"] else
                     "its runs have no mini-generations 2-4")
         threshold = "none" if row["threshold"] is None else row["threshold"]

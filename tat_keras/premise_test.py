@@ -143,4 +143,4 @@ def test_the_report_shows_every_row_and_leaves_the_pilot_report_alone(tmp_path):
     # and an earlier teacher in 2 of 8 taught epochs, where the rule, over
     # mini-generations 2-4, counts 2 of 6.
     assert "| 2.0, 2.0, 3.0, 3.0 | 25% |" in text
-    assert "earlier teacher in 33% of taught epochs" in text
+    assert "share of taught epochs from an earlier teacher 33%" in text
