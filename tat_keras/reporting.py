@@ -249,11 +249,12 @@ def format_mean_std(summary, digits=3):
 
 
 def format_interval(interval, digits=3):
-    """"mean [low, high]" (the mean alone when there is no interval)."""
-    if interval.count == 0:
+    """"mean [low, high]" (the mean alone when there is no interval), signed
+    like a difference."""
+    if interval.count == 0 or not math.isfinite(interval.mean):
         return MISSING
     if not math.isfinite(interval.low):
-        return format_number(interval.mean, digits)
+        return f"{interval.mean:+.{digits}f}"
     return (f"{interval.mean:+.{digits}f} [{interval.low:+.{digits}f}, "
             f"{interval.high:+.{digits}f}]")
 

@@ -115,6 +115,9 @@ def test_formatting():
     assert reporting.format_mean_std(reporting.mean_std([])) == "–"
     text = reporting.format_interval(reporting.t_interval([-1.0, -2.0, -3.0]), 2)
     assert text == "-2.00 [-4.48, +0.48]"
+    # One value has no interval: the mean alone, signed like the others.
+    assert reporting.format_interval(reporting.t_interval([0.016])) == "+0.016"
+    assert reporting.format_interval(reporting.t_interval([-0.141])) == "-0.141"
 
 
 def test_markdown_table_and_row_length():
