@@ -93,8 +93,12 @@ def _records(results_dir, scale, seeds):
 
 def decide(results_dir, scale, seeds):
     """The premise suite's decisions from its records, as a dict."""
-    tat_row, judged = choose_tat_row(results_dir, scale, seeds)
     _, records = _records(results_dir, scale, seeds)
+    return _decide(records, *choose_tat_row(results_dir, scale, seeds))
+
+
+def _decide(records, tat_row, judged):
+    """`decide` on the suite's records and `choose_tat_row`'s answer."""
     if tat_row is None:
         tat = (None, "TAT: undecided, its teacher threshold is not chosen yet (the "
                f"first {JUDGED_SEEDS} seeds of every row judged so far are needed).")
@@ -126,10 +130,10 @@ def _dwo_cost_sentence(records):
                f": cost not resolved (it includes +{100 * reproduction.MAX_ERROR_COST:.0f}%)."))
 
 
-def inside_the_runs(results_dir, scale, seeds):
+def inside_the_runs(results_dir, scale, specs):
     """`reproduction.scheme_diagnostics` of every premise row over the seeds
-    the suite plans for it: {row name: diagnostics or None}."""
-    specs, _ = _records(results_dir, scale, seeds)
+    the suite plans for it (`specs`: `reproduction.plan("premise", ...)`):
+    {row name: diagnostics or None}."""
     return {row.name: reproduction.scheme_diagnostics([
         reproduction.load_run(results_dir, scale, spec.run, spec.seed)
         for spec in specs if spec.row == row.name])
@@ -182,8 +186,8 @@ def write_decisions(results_dir, scale, seeds):
     chain's paired differences. The protocol's own report at the scale is
     left alone.
     """
-    decisions = decide(results_dir, scale, seeds)
-    _, records = _records(results_dir, scale, seeds)
+    specs, records = _records(results_dir, scale, seeds)
+    decisions = _decide(records, *choose_tat_row(results_dir, scale, seeds))
     table = os.path.join(results_dir, reproduction.file_prefix(scale) + "premise")
     with open(table + ".md", "w") as f:
         f.write(reproduction.table_markdown("premise", records, scale))
@@ -191,7 +195,7 @@ def write_decisions(results_dir, scale, seeds):
     path = os.path.join(results_dir, f"{scale}_premise_decisions")
     with open(path + ".md", "w") as f:
         f.write(decisions_markdown(decisions, scale,
-                                   inside_the_runs(results_dir, scale, seeds)))
+                                   inside_the_runs(results_dir, scale, specs)))
     reporting.write_json(path + ".json", decisions)
     return decisions
 
