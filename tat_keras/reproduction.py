@@ -546,7 +546,14 @@ def _difference_line(what, key, records, treatment, control):
     return difference, (f"- {what}: {treatment} − {control}, paired over seeds "
                         f"{difference.seeds or '–'}: "
                         f"{reporting.format_interval(difference.interval)} cm "
-                        "(mean [95% interval])")
+                        f"{_interval_label(difference.interval)}")
+
+
+def _interval_label(interval):
+    """What a difference line's figures are: one seed gives no interval."""
+    if interval.count and not math.isfinite(interval.low):
+        return "(one paired seed: mean, no interval)"
+    return "(mean [95% interval])"
 
 
 def table_markdown(table, records, scale):
@@ -687,7 +694,8 @@ def decide_dwo(records, planned=4):
     msd = _difference_line("", "test_msd_cm", mine, treatment, "baseline")[0]
     error = _difference_line("", "test_error_cm", mine, treatment, "baseline")[0]
     if len(msd.seeds) < 2:
-        return None, (f"DwO: undecided, {len(msd.seeds)} paired seeds "
+        count = len(msd.seeds)
+        return None, (f"DwO: undecided, {count} paired seed{'' if count == 1 else 's'} "
                       f"(at least 2 needed, {planned} planned).")
     baseline = reporting.mean_std([r["test_error_cm"] for r in mine
                                     if r["row"] == "baseline" and r["seed"] in error.seeds])

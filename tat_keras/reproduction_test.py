@@ -145,6 +145,10 @@ def test_dwo_decision_weighs_msd_and_error_cost():
     differences = [0.3 - (0.5 + 0.01 * seed) for seed in (1, 2, 3, 4)]
     assert (f"MSD, sensor noise only: {reproduction.SUITES['table5'][1].name} − "
             f"baseline, paired over seeds [1, 2, 3, 4]: {np.mean(differences):+.3f}") in text
+    four_seed_lines = [line for line in text.splitlines()
+                       if "paired over seeds [1, 2, 3, 4]" in line]
+    assert four_seed_lines and all(line.endswith("cm (mean [95% interval])")
+                                   for line in four_seed_lines)
 
 
 def test_learning_curve_slope_matches_numpy():
@@ -275,7 +279,8 @@ def test_write_report_from_records(tmp_path):
     assert "(dwo_sweep.md) ([CSV](dwo_sweep.csv))" in report
     sweep = (tmp_path / "dwo_sweep.md").read_text()
     assert "| dwo, T=2 | – | – | 3.500 (1) |" in sweep
-    assert "- test MSD: dwo, T=2 − baseline, paired over seeds [1]: -0.200 cm" in sweep
+    assert ("- test MSD: dwo, T=2 − baseline, paired over seeds [1]: -0.200 cm "
+            "(one paired seed: mean, no interval)") in sweep
 
 
 def _write_info(data_dir, version, train_bytes):
