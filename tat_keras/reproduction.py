@@ -693,19 +693,19 @@ def decide_dwo(records, planned=4):
     treatment = SUITES["table5"][1].name
     msd = _difference_line("", "test_msd_cm", mine, treatment, "baseline")[0]
     error = _difference_line("", "test_error_cm", mine, treatment, "baseline")[0]
-    if len(msd.seeds) < 2:
-        count = len(msd.seeds)
+    count = len(msd.seeds)
+    if count < 2:
         return None, (f"DwO: undecided, {count} paired seed{'' if count == 1 else 's'} "
                       f"(at least 2 needed, {planned} planned).")
     baseline = reporting.mean_std([r["test_error_cm"] for r in mine
                                     if r["row"] == "baseline" and r["seed"] in error.seeds])
     cost = error.interval.mean / baseline.mean if baseline.count else math.nan
     reproduced = msd.interval.below_zero and cost <= MAX_ERROR_COST
-    verdict = _verdict(reproduced, len(msd.seeds), planned)
+    verdict = _verdict(reproduced, count, planned)
     return reproduced, (
         f"DwO: {verdict} (paired MSD difference {reporting.format_interval(msd.interval)} cm, "
         f"error cost {100 * cost:+.1f}% against at most {100 * MAX_ERROR_COST:.0f}%, "
-        f"{len(msd.seeds)} seeds).")
+        f"{count} seeds).")
 
 
 def learning_curve(runs):
