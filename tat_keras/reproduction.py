@@ -718,8 +718,10 @@ def learning_curve(runs):
 
     Returns:
         dict: `train` and `val` (per epoch means), `best_epoch` (1-based),
-        `slope` (cm per epoch over the last quarter of epochs, at least 3)
-        with its 95% interval `slope_low`, `slope_high`, and `still_falling`.
+        `slope` (cm per epoch over the last quarter of epochs, at least 3,
+        or every epoch of a shorter history) with its 95% interval
+        `slope_low`, `slope_high` (NaN where there are too few epochs for
+        them), and `still_falling`.
     """
     histories = [h for h in runs if h]
     if not histories:
@@ -729,8 +731,11 @@ def learning_curve(runs):
     val = np.array([[h[e].get("val_error_cm", np.nan) for e in range(epochs)]
                     for h in histories], dtype=float)
     val_mean = np.nanmean(val, axis=0)
-    tail = max(3, epochs // 4)
-    slope = reporting.slope_interval(np.arange(epochs - tail, epochs), val_mean[-tail:])
+    tail = min(epochs, max(3, epochs // 4))
+    if tail >= 2:
+        slope = reporting.slope_interval(np.arange(epochs - tail, epochs), val_mean[-tail:])
+    else:
+        slope = reporting.Interval(math.nan, math.nan, math.nan, tail, 0.95)
     return {
         "epochs": epochs, "seeds": len(histories),
         "train": train.mean(axis=0).tolist(), "val": val_mean.tolist(),
@@ -741,6 +746,19 @@ def learning_curve(runs):
         "slope": slope.mean, "slope_low": slope.low, "slope_high": slope.high,
         "still_falling": slope.below_zero,
     }
+
+
+def _slope_verdict(curve):
+    """The learning-curve report's sentence on the final slope."""
+    if not math.isfinite(curve["slope_high"]):
+        return (f"{curve['slope']:+.4f} cm/epoch over {curve['epochs']} epoch(s), too "
+                "few for an interval, so the rule cannot judge it.")
+    return (f"{curve['slope']:+.4f} cm/epoch [{curve['slope_low']:+.4f}, "
+            f"{curve['slope_high']:+.4f}]: "
+            + ("still falling, so this scale does not over-fit and TAT's premise "
+               "is not met." if curve["still_falling"] else
+               "no longer falling by the rule (its interval includes zero), which "
+               "does not show that this scale over-fits."))
 
 
 def scheme_diagnostics(runs):
@@ -989,12 +1007,7 @@ def write_report(results_dir, scale, seeds, commands):
             f"{curve['best_epoch']}; at the end train {curve['final_train_error_cm']:.3f} "
             f"and validation {curve['final_val_error_cm']:.3f} cm. Slope of the "
             f"validation error over the last quarter of epochs: "
-            f"{curve['slope']:+.4f} cm/epoch [{curve['slope_low']:+.4f}, "
-            f"{curve['slope_high']:+.4f}]: "
-            + ("still falling, so this scale does not over-fit and TAT's premise "
-               "is not met." if curve["still_falling"] else
-               "no longer falling by the rule (its interval includes zero), which "
-               "does not show that this scale over-fits."),
+            + _slope_verdict(curve),
             "",
         ]
     lines += diagnostics_markdown({

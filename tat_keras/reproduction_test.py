@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 
 import numpy as np
@@ -168,6 +169,18 @@ def test_learning_curve_slope_matches_numpy():
              for e in range(12)]]
     assert not reproduction.learning_curve(flat)["still_falling"]
     assert reproduction.learning_curve([[]]) is None
+
+
+def test_learning_curve_of_short_histories_fits_what_it_has():
+    two = [[{"error_cm": 2.0, "val_error_cm": 3.0}, {"error_cm": 1.5, "val_error_cm": 2.5}]]
+    curve = reproduction.learning_curve(two)
+    np.testing.assert_allclose(curve["slope"], -0.5)
+    assert math.isnan(curve["slope_high"]) and not curve["still_falling"]
+    assert "too few for an interval" in reproduction._slope_verdict(curve)
+    one = reproduction.learning_curve([[{"error_cm": 2.0, "val_error_cm": 3.0}]])
+    assert math.isnan(one["slope"]) and one["best_epoch"] == 1
+    three = [[{"error_cm": 1.0, "val_error_cm": v} for v in (3.0, 2.0, 1.0)]]
+    np.testing.assert_allclose(reproduction.learning_curve(three)["slope"], -1.0)
 
 
 def test_generation_table_shows_per_generation_means_and_paper_column():
