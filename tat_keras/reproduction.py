@@ -656,12 +656,13 @@ TITLES = {
 
 
 def _verdict(reproduced, seeds, planned):
-    """"reproduced" or "not reproduced at this scale", marked provisional
-    while fewer than the `planned` seeds are in."""
+    """("reproduced" or "not reproduced at this scale", the note that opens
+    its parenthesis): while fewer than the `planned` seeds are in, the
+    verdict reads "so far ..." and the note says it is provisional."""
     verdict = "reproduced" if reproduced else "not reproduced at this scale"
     if seeds < planned:
-        verdict = f"so far {verdict} (provisional: {seeds} of {planned} planned seeds)"
-    return verdict
+        return f"so far {verdict}", f"provisional: {seeds} of {planned} planned seeds; "
+    return verdict, ""
 
 
 def decide_tat(records, planned=4):
@@ -682,8 +683,9 @@ def decide_tat(records, planned=4):
     detail = "; ".join(
         f"against {name}: {reporting.format_interval(d.interval)} cm over {len(d.seeds)} seeds"
         for name, d in against.items())
-    verdict = _verdict(reproduced, min(counts), planned)
-    return reproduced, f"TAT: {verdict} (paired test-error difference, 95% interval, {detail})."
+    verdict, note = _verdict(reproduced, min(counts), planned)
+    return reproduced, (f"TAT: {verdict} ({note}paired test-error difference, 95% "
+                        f"interval, {detail}).")
 
 
 def decide_dwo(records, planned=4):
@@ -701,9 +703,9 @@ def decide_dwo(records, planned=4):
                                     if r["row"] == "baseline" and r["seed"] in error.seeds])
     cost = error.interval.mean / baseline.mean if baseline.count else math.nan
     reproduced = msd.interval.below_zero and cost <= MAX_ERROR_COST
-    verdict = _verdict(reproduced, count, planned)
+    verdict, note = _verdict(reproduced, count, planned)
     return reproduced, (
-        f"DwO: {verdict} (paired MSD difference {reporting.format_interval(msd.interval)} cm, "
+        f"DwO: {verdict} ({note}paired MSD difference {reporting.format_interval(msd.interval)} cm, "
         f"error cost {100 * cost:+.1f}% against at most {100 * MAX_ERROR_COST:.0f}%, "
         f"{count} seeds).")
 

@@ -117,7 +117,7 @@ def test_tat_decision_needs_both_intervals_below_zero():
     two = _table1([3.0, 3.1], [3.4, 3.5], [3.3, 3.4])
     reproduced, sentence = reproduction.decide_tat(two)
     assert sentence.startswith("TAT: so far ")
-    assert "(provisional: 2 of 4 planned seeds)" in sentence
+    assert "(provisional: 2 of 4 planned seeds; paired test-error" in sentence
     reproduced, sentence = reproduction.decide_tat(two, planned=2)
     assert "provisional" not in sentence
 
@@ -135,7 +135,7 @@ def test_dwo_decision_weighs_msd_and_error_cost():
     assert reproduction.decide_dwo(records(1.0, 3.2))[0] is False  # +6.7%
     assert reproduction.decide_dwo(records(1.25, 3.0))[0] is False  # MSD not lower
     assert "provisional" not in reproduction.decide_dwo(records(1.0, 3.05))[1]
-    assert "(provisional: 4 of 6 planned seeds)" in reproduction.decide_dwo(
+    assert "(provisional: 4 of 6 planned seeds; paired MSD" in reproduction.decide_dwo(
         records(1.0, 3.05), planned=6)[1]
     # Table 5 pairs the MSD on the nuisance-free stare set too.
     both = records(1.0, 3.05)
