@@ -44,16 +44,9 @@ MAX_GENERATION_GAIN = 0.03
 MIN_DOUBLING_GAIN = 0.01
 # Seeds planned for the decision rows that the resolvable effect is given for.
 PLANNED_SEEDS = 6
-# The candidates of each pilot scale, shortest L first, then more frames. A
-# candidate that the pilot study ran at has its own doubled standard run; the
-# first, L = 7, is `bench_small`'s records, doubled by the next candidate's
-# standard run.
-CANDIDATES = {
-    "pilot": ("bench_small", "pilot"),
-    "pilot_l28": ("bench_small", "pilot", "pilot_l28"),
-    "pilot_frames": ("bench_small", "pilot", "pilot_l28", "pilot_frames"),
-    "pilot_full": ("pilot_full",),
-}
+# The candidates of each pilot scale, shortest L first, then more frames
+# (defined beside the scales themselves).
+CANDIDATES = reproduction.PILOT_CANDIDATES
 # Pilot scales after which the study stops (docs/results/README.md, "The
 # pilot's next candidate: every training frame"): if no candidate meets both
 # rules, the decision runs go at the candidate whose SD runs converged and

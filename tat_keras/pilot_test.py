@@ -253,7 +253,13 @@ def test_frames_candidate_falls_back_only_when_complete(tmp_path):
     assert pilot.summarize_pilot(str(tmp_path), [1, 2], "pilot_l28")["fallback_scale"] is None
 
 
-def test_the_protocol_knows_every_pilot_scale():
+def test_every_pilot_candidate_is_a_scale_and_each_chain_ends_at_its_own():
+    # A chain names the scales whose records the pilot reads; one the
+    # protocol does not know would have no records to read.
+    for scale, chain in pilot.CANDIDATES.items():
+        assert scale in reproduction.SCALES
+        assert chain[-1] == scale
+        assert set(chain) <= set(reproduction.SCALES)
     # The protocol's report takes another name at these scales, so that it
-    # never overwrites the pilot's report (`reproduction.report_name`).
-    assert set(reproduction.PILOT_SCALES) == set(pilot.CANDIDATES)
+    # never overwrites the pilot's report.
+    assert reproduction.report_name("pilot_l28") == "pilot_l28_protocol_report.md"

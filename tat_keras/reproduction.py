@@ -93,10 +93,19 @@ SCALES["pilot_l28"] = {**SCALES["pilot"], "epochs_per_generation": 28}
 # candidate: every training frame"): L = 28 on all 8,108 training frames of
 # the bench set.
 SCALES["pilot_frames"] = {**SCALES["pilot_l28"], "max_train_examples": None}
-# The pilot's scales (`tat_keras/pilot.py`, `CANDIDATES`): their
-# `<scale>_report.md` is the pilot's report, so the protocol's report there
-# takes another name (`report_name`).
-PILOT_SCALES = ("pilot", "pilot_full", "pilot_l28", "pilot_frames")
+# The pilot's scales (`tat_keras/pilot.py`) and the candidates of each,
+# shortest L first, then more frames. A candidate that the pilot study ran at
+# has its own doubled standard run; the first, L = 7, is `bench_small`'s
+# records, doubled by the next candidate's standard run.
+PILOT_CANDIDATES = {
+    "pilot": ("bench_small", "pilot"),
+    "pilot_l28": ("bench_small", "pilot", "pilot_l28"),
+    "pilot_frames": ("bench_small", "pilot", "pilot_l28", "pilot_frames"),
+    "pilot_full": ("pilot_full",),
+}
+# A pilot scale's `<scale>_report.md` is the pilot's report, so the protocol's
+# report there takes another name (`report_name`).
+PILOT_SCALES = tuple(PILOT_CANDIDATES)
 DEFAULT_DATA_DIRS = {"bench": "data/bench/tfds", "bench_small": "data/bench/tfds",
                      "pilot": "data/bench/tfds", "pilot_l28": "data/bench/tfds",
                      "pilot_frames": "data/bench/tfds",
