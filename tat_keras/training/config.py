@@ -131,7 +131,8 @@ class TrainConfig:
         None, "Teacher policy (Table 2); unset: the scheme's. The standard scheme "
         "has none.", choices=TEACHER_POLICIES)
     teacher_threshold: float | None = setting(
-        1.05, "Drop teachers above this times the best validation error.")
+        1.05, "Drop teachers above this times the best validation error "
+        "(chosen where TAT's premise holds; docs/interpretation.md).")
     pruning: str | None = setting(
         None, "Pruning method (Table 3); unset: the scheme's. The standard scheme "
         "has no rebirth to prune at.", choices=PRUNING_METHODS)
